@@ -1,0 +1,3 @@
+from imlforensic.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""What ``detect`` and ``localize`` share: validating options, expanding inputs, running the batch,
+printing results and the summary, and choosing the exit code.
+
+Exit codes: 0 every input was analysed (or skipped as already done); 1 at least one input
+failed (each named on stderr, then a summary); 2 usage error (bad option, no inputs found).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from imlforensic.io.images import ImageLoadError, load_image, sha256_file
+from imlforensic.pipeline.analysis import Analyzer
+from imlforensic.pipeline.batch import BatchResult, InputFailure, one_line, run_batch
+from imlforensic.pipeline.inputs import InputItem, OutputSet, expand_inputs
+from imlforensic.pipeline.records import MAP_KINDS, build_record, read_existing, write_maps, write_record
+from imlforensic.registry import REGISTRY, UnknownModelError, WeightsError
+from imlforensic.registry.registry import DEVICE_PATTERN
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class RunOptions:
+    command: str  # "detect" | "localize"
+    inputs: list[str]
+    out: Path | None
+    write_maps: bool
+    method: str
+    refiner: str | None
+    threshold: float | None
+    device: str
+    json_lines: bool
+    skip_existing: bool
+    quiet: bool
+    recursive: bool
+    max_pixels: int
+
+
+def usage_error(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail early, with one line, when the output folder cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imlforensic-write-test-"):
+            pass
+    except OSError as exc:
+        typer.echo(f"error: cannot write to output folder {folder}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def run_analysis(opts: RunOptions) -> None:
+    """Validate, analyse every input, print results; exits via typer.Exit."""
+    if not DEVICE_PATTERN.match(opts.device):
+        raise usage_error(f"unknown device {opts.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    try:
+        entry = REGISTRY.entry(opts.method)
+        if opts.refiner:
+            REGISTRY.entry(opts.refiner)
+    except UnknownModelError as exc:
+        raise usage_error(str(exc)) from None
+    if entry.task not in ("detector", "classifier"):
+        raise usage_error(f"{opts.method!r} is a {entry.task}, not a detection method")
+
+    excluded = [opts.out] if opts.out is not None else []
+    expansion = expand_inputs(opts.inputs, recursive=opts.recursive, exclude=excluded)
+    for spec in expansion.missing:
+        typer.echo(f"error: {spec}: no such file or folder", err=True)
+    if not expansion.items and not expansion.missing:
+        raise usage_error("no image files found in the given inputs" + ("" if opts.recursive else " (folders: add --recursive?)"))
+    if opts.out is not None and expansion.items:
+        check_writable(opts.out)
+
+    analyzer = Analyzer(opts.method, device=opts.device, threshold=opts.threshold, refiner=opts.refiner)
+    try:
+        provenance = analyzer.provenance() if expansion.items else {}
+    except (WeightsError, ImportError, ValueError, RuntimeError) as exc:
+        typer.echo(f"error: cannot load {opts.method!r}: {one_line(exc)}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    settings = {
+        "command": opts.command,
+        "device": opts.device,
+        "max_pixels": opts.max_pixels,
+        "threshold": analyzer.threshold,
+    }
+    kinds = MAP_KINDS if opts.write_maps else ()
+
+    def job(item: InputItem) -> tuple[dict[str, Any], bool]:
+        outputs = OutputSet(opts.out / item.rel) if opts.out is not None else None
+        if outputs is not None and opts.skip_existing:
+            try:
+                existing = read_existing(outputs, kinds, sha256_file(item.path))
+            except OSError as exc:
+                raise ImageLoadError(f"{item.display}: cannot read ({exc.strerror or exc})") from None
+            if existing and _same_setup(existing, provenance, analyzer.threshold):
+                return existing, True
+        image = load_image(item.path, max_pixels=opts.max_pixels, display=item.display)
+        analysis = analyzer.analyse(image)
+        record = build_record(analysis, provenance, settings)
+        if outputs is not None:
+            try:
+                if kinds:
+                    record["outputs"].update(write_maps(analysis, outputs))
+                write_record(record, outputs)
+            except OSError as exc:
+                raise InputFailure(f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}") from None
+        return record, False
+
+    def on_record(record: dict[str, Any]) -> None:
+        if opts.json_lines:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            flagged = f"  flagged {100 * record['flagged_fraction']:5.1f}%" if opts.write_maps else ""
+            sys.stdout.write(f"{record['verdict']:<12} {record['score']:.3f}{flagged}  {record['input']['path']}\n")
+        sys.stdout.flush()
+
+    result = run_batch(expansion.items, job, on_record=on_record, show_progress=not opts.quiet, description=opts.command)
+    if opts.json_lines:
+        for display, message in result.failed:
+            sys.stdout.write(json.dumps({"schema": "imlforensic.error/1", "input": {"path": display}, "error": message}) + "\n")
+        for spec in expansion.missing:
+            sys.stdout.write(json.dumps({"schema": "imlforensic.error/1", "input": {"path": spec}, "error": "no such file or folder"}) + "\n")
+    _print_summary(opts, result, expansion.missing)
+    raise typer.Exit(EXIT_FAILED if result.failed or expansion.missing else EXIT_OK)
+
+
+def _same_setup(record: dict[str, Any], provenance: dict[str, Any], threshold: float) -> bool:
+    method = record.get("method") or {}
+    refiner = record.get("refiner") or {}
+    wanted_refiner = provenance.get("refiner") or {}
+    return (
+        method.get("name") == provenance["method"]["name"]
+        and method.get("weights_sha256") == provenance["method"]["weights_sha256"]
+        and refiner.get("name") == wanted_refiner.get("name")
+        and record.get("threshold") == threshold
+    )
+
+
+def _print_summary(opts: RunOptions, result: BatchResult, missing: list[str]) -> None:
+    failures = len(result.failed) + len(missing)
+    if opts.quiet and not failures:
+        return
+    parts = [f"{result.done} analysed"]
+    if result.skipped:
+        parts.append(f"{result.skipped} skipped (already done)")
+    if failures:
+        parts.append(f"{failures} failed")
+    where = f"; outputs in {opts.out}" if opts.out is not None and (result.done or result.skipped) else ""
+    typer.echo(f"{opts.command}: {result.total + len(missing)} input(s): " + ", ".join(parts) + where, err=True)
+    if failures:
+        names = [display for display, _ in result.failed] + missing
+        typer.echo("failed: " + ", ".join(names), err=True)
+
+
+def default_out() -> Path:
+    return Path(os.environ.get("IMLFORENSIC_OUT", "imlforensic_out"))

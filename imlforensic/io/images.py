@@ -1,0 +1,258 @@
+"""Decode untrusted image files into 8-bit RGB arrays, as an image viewer would show them.
+
+Conversion rules (recorded per image in ``LoadedImage.conversions`` and in the JSON output):
+
+* **EXIF orientation** is applied, so maps and masks align with the image *as displayed*.
+  Widths and heights reported everywhere are the displayed ones.
+* **16-bit** samples (TIFF, PNG) keep their high byte (``value >> 8``), for grey and colour alike.
+  32-bit integer and float grey images are min-max scaled to 0..255.
+* **Grey** (and 1-bit) images are replicated into three equal channels.
+* **Alpha** (RGBA, LA, palette with transparency) is composited onto white, as most viewers
+  show it; the stored colour of fully transparent pixels is discarded.
+* **CMYK** is converted with Pillow's conversion (no ICC colour management).
+* **Palette** images are expanded to RGB. **Animated** images (GIF, WebP, APNG) use their first frame.
+
+Safety: the declared pixel count is checked against ``max_pixels`` *before* decoding
+(decompression bombs), truncated files are rejected instead of being padded with grey,
+and the input file is opened read-only and never written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Default guard: 100 megapixels (a 12,000 x 8,000 image still passes)."""
+
+MIN_SIDE = 16
+"""Smallest width or height that the forensic views can analyse (two JPEG blocks)."""
+
+# We enforce our own limit before decoding; Pillow's own bomb check must not fire first
+# with a different message, so it is disabled for the images we open ourselves.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class ImageLoadError(Exception):
+    """An input could not be used as an image. The message is one line and names the file."""
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded input image and the facts about it that outputs must record."""
+
+    path: Path
+    rgb: np.ndarray  # H x W x 3, uint8, as displayed
+    sha256: str  # of the input file's bytes
+    n_bytes: int
+    format: str  # Pillow's format name, e.g. "JPEG"
+    mode: str  # Pillow's mode of the stored image, e.g. "CMYK"
+    exif_orientation: int  # 1 = upright; 2..8 per EXIF
+    conversions: tuple[str, ...] = field(default=())
+    jpeg_quality: int | None = None  # estimated IJG quality for JPEG inputs
+    display: str = ""  # the name the user gave (messages, records); defaults to ``path``
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    def describe(self) -> dict:
+        """The JSON-ready description of the input (see the output JSON's ``input`` field)."""
+        return {
+            "path": self.display or str(self.path),
+            "resolved_path": str(self.path.resolve()),
+            "sha256": self.sha256,
+            "bytes": self.n_bytes,
+            "format": self.format,
+            "mode": self.mode,
+            "width": self.width,
+            "height": self.height,
+            "exif_orientation": self.exif_orientation,
+            "conversions": list(self.conversions),
+            "jpeg_quality": self.jpeg_quality,
+        }
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS, display: str | None = None) -> LoadedImage:
+    """Read ``path`` and decode it to 8-bit RGB; raise :class:`ImageLoadError` on any problem.
+
+    ``display`` is how messages and records name the file (default: ``path`` as given).
+    """
+    path = Path(path)
+    name = display or str(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ImageLoadError(f"{name}: is a folder, not an image file") from None
+    except FileNotFoundError:
+        raise ImageLoadError(f"{name}: no such file") from None
+    except PermissionError:
+        raise ImageLoadError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise ImageLoadError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    return decode_image_bytes(data, path, max_pixels=max_pixels, display=name)
+
+
+def decode_image_bytes(
+    data: bytes, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, display: str | None = None
+) -> LoadedImage:
+    """Decode already-read bytes; ``path`` and ``display`` are only used for messages and records."""
+    name = display or str(path)
+    if not data:
+        raise ImageLoadError(f"{name}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Truncated File Read", "Palette images with transparency"
+            image = Image.open(io.BytesIO(data))
+            image_format = image.format or "unknown"
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageLoadError(
+                    f"{name}: image declares {width}x{height} = {width * height:,} pixels, "
+                    f"above the limit of {max_pixels:,} (raise it with --max-pixels)"
+                )
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)
+            image.load()
+            quality = estimate_jpeg_quality(image) if image_format == "JPEG" else None
+            stored_mode = image.mode
+            orientation = _exif_orientation(image)
+            conversions: list[str] = []
+            if getattr(image, "n_frames", 1) > 1:
+                conversions.append(f"first of {image.n_frames} frames")
+            if orientation not in (0, 1):
+                image = ImageOps.exif_transpose(image)
+                conversions.append(f"EXIF orientation {orientation} applied")
+            rgb = _to_rgb8(image, conversions)
+    except ImageLoadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{name}: not a recognised image format") from None
+    except Image.DecompressionBombError as exc:  # defensive: our own check runs first
+        raise ImageLoadError(f"{name}: rejected as a decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "truncated" in reason.lower() or isinstance(exc, EOFError):
+            reason = f"truncated or incomplete file ({reason})"
+        raise ImageLoadError(f"{name}: corrupt image data: {reason}") from None
+    except MemoryError:
+        raise ImageLoadError(f"{name}: not enough memory to decode this image") from None
+
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise ImageLoadError(f"{name}: image is {w}x{h} pixels, too small to analyse (minimum {MIN_SIDE}x{MIN_SIDE})")
+    return LoadedImage(
+        path=path,
+        rgb=np.ascontiguousarray(rgb),
+        sha256=sha256_bytes(data),
+        n_bytes=len(data),
+        format=image_format,
+        mode=stored_mode,
+        exif_orientation=orientation or 1,
+        conversions=tuple(conversions),
+        jpeg_quality=quality,
+        display=name,
+    )
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:  # malformed EXIF must not make an otherwise good image unreadable
+        return 1
+
+
+def _to_rgb8(image: Image.Image, conversions: list[str]) -> np.ndarray:
+    mode = image.mode
+    if mode == "RGB":
+        return np.asarray(image, dtype=np.uint8)
+    if mode == "P":
+        has_alpha = "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+        conversions.append("palette expanded")
+        mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        grey = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+        conversions.append("16-bit grey reduced to 8 bits (high byte)")
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        lo, hi = float(values.min()), float(values.max())
+        scaled = np.zeros_like(values) if hi <= lo else (values - lo) / (hi - lo) * 255.0
+        grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        conversions.append(f"{'32-bit integer' if mode == 'I' else 'float'} grey min-max scaled to 8 bits")
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        conversions.append("alpha composited onto white")
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8)
+    if mode in ("L", "1"):
+        grey = np.asarray(image.convert("L"), dtype=np.uint8)
+        conversions.append("grey replicated to RGB")
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "CMYK":
+        conversions.append("CMYK converted to RGB (no colour management)")
+    else:
+        conversions.append(f"{mode} converted to RGB")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def estimate_jpeg_quality(image: Image.Image) -> int | None:
+    """Estimate the IJG quality factor from the luminance quantisation table (None if unknown).
+
+    Inverts the IJG scaling of the standard luminance table and returns the quality whose
+    table is closest; for non-IJG tables (cameras) this is the nearest IJG equivalent.
+    """
+    tables = getattr(image, "quantization", None)
+    if not tables or 0 not in tables:
+        return None
+    table = np.asarray(tables[0], dtype=np.float64)
+    if table.size != 64:
+        return None
+    best_q, best_err = None, np.inf
+    for q in range(1, 101):
+        candidate = _ijg_table(q)
+        err = float(np.abs(candidate - table).mean())
+        if err < best_err:
+            best_q, best_err = q, err
+    return best_q
+
+
+_STD_LUMA = np.array([  # ITU T.81 Annex K luminance table, row-major (Pillow's order)
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99,
+], dtype=np.float64)
+
+
+def _ijg_table(quality: int) -> np.ndarray:
+    scale = 5000.0 / quality if quality < 50 else 200.0 - 2.0 * quality
+    return np.clip(np.floor((_STD_LUMA * scale + 50.0) / 100.0), 1, 255)

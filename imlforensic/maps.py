@@ -1,0 +1,43 @@
+"""Shared rules for turning a probability map into an image score and a binary mask.
+
+The image score of every map-based method is the ``k``-th highest value of its map, with
+``k`` = ``TOP_FRACTION`` of the pixels (at least 16): the score reaches the threshold exactly
+when at least ``k`` pixels do. The mask keeps connected regions of at least ``k`` pixels; if
+the score reaches the threshold but the flagged pixels are scattered in smaller pieces, the
+largest piece is kept. So an image judged ``authentic`` has an empty mask and one judged
+edited has a non-empty mask: the verdict and the overlay never contradict each other.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+TOP_FRACTION = 0.0025
+"""Share of the image (0.25 %, a 16 x 16 patch of a 384 x 256 photo) that evidence must cover."""
+
+
+def top_k(n_pixels: int, fraction: float = TOP_FRACTION) -> int:
+    return min(n_pixels, max(16, int(round(fraction * n_pixels))))
+
+
+def pool_score(heatmap: np.ndarray, fraction: float = TOP_FRACTION) -> float:
+    """Image-level score: the ``k``-th highest value of the map (see the module docstring)."""
+    flat = np.asarray(heatmap, dtype=np.float32).ravel()
+    k = top_k(flat.size, fraction)
+    return float(np.partition(flat, flat.size - k)[flat.size - k])
+
+
+def binarize(heatmap: np.ndarray, threshold: float, fraction: float = TOP_FRACTION) -> np.ndarray:
+    """``heatmap >= threshold`` restricted to regions of at least ``k`` pixels (see above)."""
+    mask = (np.asarray(heatmap) >= threshold).astype(np.uint8)
+    if not mask.any():
+        return mask.astype(bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    areas = stats[:, cv2.CC_STAT_AREA].copy()
+    areas[0] = 0  # background
+    k = top_k(mask.size, fraction)
+    keep = areas >= k
+    if not keep.any() and int(mask.sum()) >= k:  # enough evidence, but fragmented
+        keep[int(np.argmax(areas))] = True
+    return keep[labels]

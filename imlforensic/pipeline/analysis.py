@@ -1,0 +1,114 @@
+"""One image through one method (and optionally a refiner): heatmap, mask, score, verdict.
+
+The same :class:`Analyzer` serves ``detect``, ``localize``, ``evaluate`` and the benchmarks,
+so a number in docs/BENCHMARKS.md is produced by exactly the code a user runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from imlforensic.io.images import LoadedImage
+from imlforensic.maps import binarize
+from imlforensic.registry import REGISTRY
+from imlforensic.result import MethodOutput, decide_verdict
+
+
+class Method(Protocol):
+    def analyse(self, image: LoadedImage) -> MethodOutput: ...
+
+
+class Refiner(Protocol):
+    def refine(self, rgb: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+        """Posterior probability map (H x W, [0,1]) from the image and a coarse map."""
+        ...
+
+
+@dataclass
+class Analysis:
+    image: LoadedImage
+    output: MethodOutput  # the method's own (coarse) output
+    heatmap: np.ndarray  # final map: refined when a refiner ran, else the method's
+    mask: np.ndarray  # bool
+    verdict: str
+    threshold: float
+    refined: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return self.output.score
+
+    @property
+    def flagged_fraction(self) -> float:
+        return float(self.mask.mean())
+
+
+def model_card(name: str) -> dict[str, Any]:
+    """Provenance of a registered model for the JSON output."""
+    entry = REGISTRY.entry(name)
+    return {
+        "name": entry.name,
+        "task": entry.task,
+        "version": entry.version,
+        "weights_sha256": REGISTRY.weights_sha256(name),
+        "reference": entry.reference or None,
+    }
+
+
+class Analyzer:
+    """Holds a loaded method (and refiner) and analyses images one after another."""
+
+    def __init__(
+        self, method: str, device: str = "auto", threshold: float | None = None, refiner: str | None = None
+    ) -> None:
+        self.method_name = method
+        self.refiner_name = refiner
+        self.device = device
+        entry = REGISTRY.entry(method)
+        self.threshold = entry.default_threshold if threshold is None else float(threshold)
+        self._method: Method | None = None
+        self._refiner: Refiner | None = None
+
+    def _load(self) -> None:
+        if self._method is None:
+            self._method = REGISTRY.load(self.method_name, self.device)
+        if self.refiner_name and self._refiner is None:
+            self._refiner = REGISTRY.load(self.refiner_name, self.device)
+
+    def provenance(self) -> dict[str, Any]:
+        self._load()
+        return {
+            "method": model_card(self.method_name),
+            "refiner": model_card(self.refiner_name) if self.refiner_name else None,
+        }
+
+    def analyse(self, image: LoadedImage) -> Analysis:
+        self._load()
+        assert self._method is not None
+        started = time.perf_counter()
+        output = self._method.analyse(image)
+        if output.heatmap.shape != image.rgb.shape[:2]:
+            raise RuntimeError(
+                f"method {self.method_name!r} returned a {output.heatmap.shape} map for a {image.rgb.shape[:2]} image"
+            )
+        timings = {"analyse": time.perf_counter() - started}
+        heatmap = output.heatmap
+        if self._refiner is not None:
+            started = time.perf_counter()
+            heatmap = np.clip(self._refiner.refine(image.rgb, output.heatmap), 0.0, 1.0).astype(np.float32)
+            timings["refine"] = time.perf_counter() - started
+        return Analysis(
+            image=image,
+            output=output,
+            heatmap=heatmap,
+            mask=binarize(heatmap, self.threshold),
+            verdict=decide_verdict(output, self.threshold),
+            threshold=self.threshold,
+            refined=self._refiner is not None,
+            timings=timings,
+        )

@@ -1,0 +1,81 @@
+"""Run a per-image job over many inputs: progress, per-file errors, resume, summary.
+
+A failing input never stops the batch: its error is reported as one line naming the file
+and the batch goes on; the caller gets the list of failures for the summary and exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+from tqdm import tqdm
+
+from imlforensic.io.images import ImageLoadError
+from imlforensic.pipeline.inputs import InputItem
+from imlforensic.registry.weights import WeightsError
+
+
+class InputFailure(Exception):
+    """A per-input problem other than decoding (for example an unwritable output file)."""
+
+
+@dataclass
+class BatchResult:
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (display name, one-line message)
+
+    @property
+    def total(self) -> int:
+        return self.done + self.skipped + len(self.failed)
+
+
+Job = Callable[[InputItem], "tuple[dict[str, Any], bool]"]  # returns (record, skipped)
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def run_batch(
+    items: list[InputItem],
+    job: Job,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    show_progress: bool = True,
+    err: TextIO | None = None,
+    description: str = "images",
+) -> BatchResult:
+    """Apply ``job`` to every item; report failures on ``err`` as they happen."""
+    err = err if err is not None else sys.stderr
+    result = BatchResult()
+    enabled = show_progress and len(items) > 1 and getattr(err, "isatty", lambda: False)()
+    with tqdm(total=len(items), desc=description, unit="img", file=err, disable=not enabled, dynamic_ncols=True) as bar:
+        for item in items:
+            try:
+                record, skipped = job(item)
+            except ImageLoadError as exc:
+                _fail(result, item, one_line(exc), bar, err, prefix=False)
+            except (InputFailure, WeightsError) as exc:
+                _fail(result, item, one_line(exc), bar, err)
+            except MemoryError:
+                _fail(result, item, "out of memory while analysing this image (try --max-pixels)", bar, err)
+            except Exception as exc:  # a bug or an unexpected library error: keep the batch going
+                _fail(result, item, f"internal error ({type(exc).__name__}: {one_line(exc)})", bar, err)
+            else:
+                if skipped:
+                    result.skipped += 1
+                else:
+                    result.done += 1
+                if on_record is not None:
+                    on_record(record)
+            bar.update(1)
+    return result
+
+
+def _fail(result: BatchResult, item: InputItem, reason: str, bar: tqdm, err: TextIO, prefix: bool = True) -> None:
+    message = f"{item.display}: {reason}" if prefix else reason  # decode errors already name the file
+    result.failed.append((item.display, message))
+    bar.write(f"error: {message}", file=err)

@@ -1,0 +1,64 @@
+"""Run an :class:`Analyzer` over a labelled dataset and summarise the metrics."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from imlforensic.data.datasets import Sample, load_dataset
+from imlforensic.io.images import ImageLoadError, load_image
+from imlforensic.metrics.summary import ImageRecord, Summary, score_image, summarize
+from imlforensic.pipeline.analysis import Analyzer
+
+
+@dataclass
+class Evaluation:
+    dataset: str
+    summary: Summary
+    records: list[ImageRecord]
+    failed: list[tuple[str, str]]
+
+
+def evaluate_samples(
+    samples: list[Sample],
+    analyzer: Analyzer,
+    dataset: str = "",
+    show_progress: bool = True,
+    on_image: Callable[[ImageRecord], None] | None = None,
+) -> Evaluation:
+    records: list[ImageRecord] = []
+    failed: list[tuple[str, str]] = []
+    enabled = show_progress and sys.stderr.isatty()
+    for sample in tqdm(samples, desc=dataset or "evaluate", unit="img", disable=not enabled, file=sys.stderr):
+        started = time.perf_counter()
+        try:
+            image = load_image(sample.image)
+        except ImageLoadError as exc:
+            failed.append((sample.name, str(exc)))
+            continue
+        analysis = analyzer.analyse(image)
+        seconds = time.perf_counter() - started
+        record = score_image(
+            name=sample.name,
+            label=sample.label,
+            score=analysis.score,
+            predicted_positive=analysis.verdict != "authentic",
+            heatmap=analysis.heatmap,
+            pred_mask=analysis.mask,
+            gt_mask=sample.load_mask(analysis.mask.shape),
+            seconds=seconds,
+        )
+        records.append(record)
+        if on_image is not None:
+            on_image(record)
+    return Evaluation(dataset=dataset, summary=summarize(records), records=records, failed=failed)
+
+
+def evaluate_dataset(root: Path | str, analyzer: Analyzer, show_progress: bool = True) -> Evaluation:
+    root = Path(root)
+    return evaluate_samples(load_dataset(root), analyzer, dataset=root.name, show_progress=show_progress)

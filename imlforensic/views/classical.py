@@ -1,0 +1,75 @@
+"""The classical forensic methods (no weights): ``sel``, ``noise`` and their combination ``classical``.
+
+Each view yields a raw anomaly map in robust z units (see :mod:`.error_level` and
+:mod:`.noise`). A logistic calibration turns it into a probability map; its constants come
+from ``benchmarks/calibrate_classical.py`` on authentic photographs, chosen so that at the
+default threshold (0.5) about 5 % of authentic photos show any flagged region. ``classical`` flags a pixel when either calibrated view is confident (the maximum of
+the two maps), so a view that carries no signal on some material (noise after heavy JPEG
+compression) cannot dilute the other. The image-level score is pooled from the map
+(:func:`imlforensic.maps.pool_score`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from imlforensic.io.images import LoadedImage
+from imlforensic.maps import pool_score
+from imlforensic.result import MethodOutput
+from imlforensic.views.error_level import sel_anomaly
+from imlforensic.views.noise import noise_anomaly
+
+# python benchmarks/calibrate_classical.py ../shared/data/photos --per-source 60
+# -> sel: centre=6.460 width=1.783; noise: centre=6.986 width=2.117
+CALIBRATION = {
+    "sel": (6.460, 1.783),
+    "noise": (6.986, 2.117),
+}
+
+
+def smoothing_sigma(height: int, width: int) -> float:
+    """Spatial smoothing of anomaly maps, proportional to image size (edits are regions, not pixels)."""
+    return max(3.0, min(height, width) / 64.0)
+
+
+def raw_anomaly(rgb: np.ndarray, view: str) -> np.ndarray:
+    """Uncalibrated, smoothed anomaly map (robust z units) of one view."""
+    if view == "sel":
+        anomaly = sel_anomaly(rgb)
+    elif view == "noise":
+        anomaly = noise_anomaly(rgb)
+    else:
+        raise ValueError(f"unknown view {view!r}")
+    return cv2.GaussianBlur(anomaly, (0, 0), smoothing_sigma(*rgb.shape[:2]))
+
+
+def raw_anomalies(rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """Uncalibrated anomaly maps of every view."""
+    return {view: raw_anomaly(rgb, view) for view in CALIBRATION}
+
+
+def calibrate(anomaly: np.ndarray, view: str) -> np.ndarray:
+    centre, width = CALIBRATION[view]
+    return (1.0 / (1.0 + np.exp(-(anomaly - centre) / width))).astype(np.float32)
+
+
+@dataclass
+class ClassicalMethod:
+    """One classical view (or the combination) behind the method contract."""
+
+    view: str
+
+    def analyse(self, image: LoadedImage) -> MethodOutput:
+        if self.view != "classical":
+            heatmap = calibrate(raw_anomaly(image.rgb, self.view), self.view)
+            return MethodOutput(heatmap=heatmap, score=pool_score(heatmap))
+        views = {view: calibrate(anomaly, view) for view, anomaly in raw_anomalies(image.rgb).items()}
+        heatmap = np.maximum(views["sel"], views["noise"])
+        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views)
+
+
+def build(entry, weights_path, device) -> ClassicalMethod:  # registry builder
+    return ClassicalMethod(view=entry.extra["view"])

@@ -1,0 +1,1 @@
+"""Checkpoints shipped with imlforensic (installed as the package ``imlforensic.weights``)."""
