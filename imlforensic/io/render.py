@@ -63,7 +63,7 @@ def render_overlay(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode_png(image: np.ndarray, compression: int = 3) -> bytes:
+def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
     """PNG bytes of a grey (H x W) or RGB (H x W x 3) uint8 array."""
     array = np.asarray(image)
     if array.ndim == 3:

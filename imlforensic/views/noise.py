@@ -1,18 +1,27 @@
 """Noise-residual inconsistency: local noise level compared with the image's dominant level.
 
 A spliced region usually comes from another camera, ISO, scale or processing chain, so its
-sensor-noise level differs from its surroundings. The residual is a second-order high-pass
-(the diagonal wavelet-like kernel below), whose response to smooth content is small; the
-local noise level is the robust (median absolute) residual of each block, which ignores the
-few strong edge responses a block contains (Donoho's MAD estimator).
+noise level differs from its surroundings. The residual is a second-order high-pass
+(Immerkaer's kernel, unit gain on white noise). Texture and edges also pass that filter, so,
+following Tai & Yang (2008), only pixels with a low gradient magnitude (the flatter half of
+the image) enter the estimate; each block's noise level is then the robust (median absolute)
+residual of its flat pixels (Donoho's MAD estimator). Blocks with too few flat pixels carry
+no estimate and are not flagged.
+
+Limits: JPEG compression removes most sensor noise, so on small, recompressed images this
+view carries little signal (see docs/BENCHMARKS.md); it is most useful on high-quality photos.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import cv2
 import numpy as np
 
 _KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32) / 6.0  # unit gain on white noise
+
+FLAT_SHARE = 0.5  # share of pixels (lowest gradient) used to estimate noise
 
 
 def noise_residual(rgb: np.ndarray) -> np.ndarray:
@@ -21,24 +30,39 @@ def noise_residual(rgb: np.ndarray) -> np.ndarray:
     return cv2.filter2D(luma, -1, _KERNEL, borderType=cv2.BORDER_REFLECT)
 
 
-def block_noise_level(residual: np.ndarray, block: int = 16) -> np.ndarray:
-    """Robust noise sigma per ``block`` x ``block`` tile, shape (ceil(H/b), ceil(W/b))."""
+def flat_pixels(rgb: np.ndarray, share: float = FLAT_SHARE) -> np.ndarray:
+    """Boolean map of the ``share`` of pixels with the lowest (smoothed) gradient magnitude."""
+    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    magnitude = cv2.magnitude(cv2.Sobel(luma, cv2.CV_32F, 1, 0), cv2.Sobel(luma, cv2.CV_32F, 0, 1))
+    magnitude = cv2.GaussianBlur(magnitude, (0, 0), 1.0)
+    return magnitude <= np.quantile(magnitude[::2, ::2], share)
+
+
+def block_noise_level(residual: np.ndarray, flat: np.ndarray, block: int = 16) -> np.ndarray:
+    """Robust noise sigma per block from its flat pixels; NaN where a block has too few."""
     h, w = residual.shape
     ph, pw = (-h) % block, (-w) % block
-    padded = np.pad(np.abs(residual), ((0, ph), (0, pw)), mode="reflect")
-    tiles = padded.reshape(padded.shape[0] // block, block, padded.shape[1] // block, block)
-    return np.median(tiles.transpose(0, 2, 1, 3).reshape(tiles.shape[0], tiles.shape[2], -1), axis=2) / 0.6745
+    values = np.pad(np.where(flat, np.abs(residual), np.nan), ((0, ph), (0, pw)), constant_values=np.nan)
+    rows, cols = values.shape[0] // block, values.shape[1] // block
+    tiles = values.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+    enough = np.sum(~np.isnan(tiles), axis=2) >= block * block // 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN tiles
+        sigma = np.nanmedian(tiles, axis=2) / 0.6745
+    return np.where(enough, sigma, np.nan)
 
 
 def noise_anomaly(rgb: np.ndarray, block: int = 16, floor: float = 0.25, min_sigma: float = 0.3) -> np.ndarray:
     """Per-pixel |robust z| of log local noise level against the image's dominant level."""
-    residual = noise_residual(rgb)
-    sigma = block_noise_level(residual, block)
-    log_sigma = np.log(sigma + min_sigma)
-    smoothed = cv2.blur(log_sigma, (3, 3), borderType=cv2.BORDER_REFLECT)  # 3x3 blocks: steadier estimate
-    median = float(np.median(smoothed))
-    spread = max(1.4826 * float(np.median(np.abs(smoothed - median))), floor)
-    z = np.abs(smoothed - median) / spread
+    sigma = block_noise_level(noise_residual(rgb), flat_pixels(rgb), block)
+    valid = ~np.isnan(sigma)
     h, w = rgb.shape[:2]
+    if valid.sum() < 4:
+        return np.zeros((h, w), np.float32)
+    log_sigma = np.log(np.where(valid, sigma, np.nanmedian(sigma)) + min_sigma).astype(np.float32)
+    smoothed = cv2.blur(log_sigma, (3, 3), borderType=cv2.BORDER_REFLECT)  # 3x3 blocks: steadier estimate
+    median = float(np.median(smoothed[valid]))
+    spread = max(1.4826 * float(np.median(np.abs(smoothed[valid] - median))), floor)
+    z = (np.abs(smoothed - median) / spread * valid).astype(np.float32)
     upsampled = cv2.resize(z, (z.shape[1] * block, z.shape[0] * block), interpolation=cv2.INTER_LINEAR)
     return upsampled[:h, :w]
