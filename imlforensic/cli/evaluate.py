@@ -33,7 +33,7 @@ def format_table(rows: list[tuple[str, Summary]]) -> str:
 
 
 def evaluate(
-    datasets: Annotated[list[str], typer.Argument(help="Dataset folders (labels.csv, Tp/ + Au/, or authentic/ + manipulated/).", show_default=False)],
+    datasets: Annotated[list[str], typer.Argument(help="Dataset folders (labels.csv, Tp/ + Au/, or authentic/ + manipulated/); FOLDER@val or FOLDER@train for a fixed half.", show_default=False)],
     method: Annotated[str, typer.Option("--method", "-m", help="Detection method.")] = DEFAULT_METHOD,
     refiner: Annotated[Optional[str], typer.Option(help="Refiner applied to the method's map.")] = None,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="\\[default: the method's]", show_default=False)] = None,
@@ -47,7 +47,7 @@ def evaluate(
 
     [bold]Example[/bold]
 
-      imlforensic evaluate data/casia1 data/casia2 --method classical
+      imlforensic evaluate data/casia1@val data/casia2 --method classical
     """
     if not DEVICE_PATTERN.match(device):
         typer.echo(f"error: unknown device {device!r}", err=True)

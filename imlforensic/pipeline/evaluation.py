@@ -10,7 +10,8 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from imlforensic.data.datasets import Sample, load_dataset
+from imlforensic.data.datasets import Sample
+from imlforensic.data.splits import load_split
 from imlforensic.io.images import ImageLoadError, load_image
 from imlforensic.metrics.summary import ImageRecord, Summary, score_image, summarize
 from imlforensic.pipeline.analysis import Analyzer
@@ -59,6 +60,7 @@ def evaluate_samples(
     return Evaluation(dataset=dataset, summary=summarize(records), records=records, failed=failed)
 
 
-def evaluate_dataset(root: Path | str, analyzer: Analyzer, show_progress: bool = True) -> Evaluation:
-    root = Path(root)
-    return evaluate_samples(load_dataset(root), analyzer, dataset=root.name, show_progress=show_progress)
+def evaluate_dataset(spec: Path | str, analyzer: Analyzer, show_progress: bool = True) -> Evaluation:
+    """Evaluate on a dataset folder, or on its fixed ``@train`` / ``@val`` part (see data.splits)."""
+    spec = str(spec)
+    return evaluate_samples(load_split(spec), analyzer, dataset=Path(spec).name, show_progress=show_progress)

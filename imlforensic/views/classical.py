@@ -4,8 +4,9 @@ Each view yields a raw anomaly map in robust z units (see :mod:`.error_level` an
 :mod:`.noise`). A logistic calibration turns it into a probability map; its constants come
 from ``benchmarks/calibrate_classical.py`` on authentic photographs, chosen so that at the
 default threshold (0.5) about 5 % of authentic photos show any flagged region. ``classical`` flags a pixel when either calibrated view is confident (the maximum of
-the two maps), so a view that carries no signal on some material (noise after heavy JPEG
-compression) cannot dilute the other. The image-level score is pooled from the map
+the two maps), the noise map first weighted by how much sensor noise the file can still carry:
+JPEG quantisation removes it, so the weight is 1 for lossless files and JPEG quality >= 95,
+0 at quality <= 85, linear in between (:func:`noise_reliability`). The image-level score is pooled from the map
 (:func:`imlforensic.maps.pool_score`).
 """
 
@@ -56,6 +57,13 @@ def calibrate(anomaly: np.ndarray, view: str) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-(anomaly - centre) / width))).astype(np.float32)
 
 
+def noise_reliability(jpeg_quality: int | None) -> float:
+    """Weight of the noise view for a file of this JPEG quality (None: not a JPEG)."""
+    if jpeg_quality is None:
+        return 1.0
+    return float(np.clip((jpeg_quality - 85) / 10.0, 0.0, 1.0))
+
+
 @dataclass
 class ClassicalMethod:
     """One classical view (or the combination) behind the method contract."""
@@ -67,7 +75,7 @@ class ClassicalMethod:
             heatmap = calibrate(raw_anomaly(image.rgb, self.view), self.view)
             return MethodOutput(heatmap=heatmap, score=pool_score(heatmap))
         views = {view: calibrate(anomaly, view) for view, anomaly in raw_anomalies(image.rgb).items()}
-        heatmap = np.maximum(views["sel"], views["noise"])
+        heatmap = np.maximum(views["sel"], noise_reliability(image.jpeg_quality) * views["noise"])
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views)
 
 

@@ -1,0 +1,61 @@
+"""``imlforensic train``: train the weakly supervised localizer from image-level labels."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from imlforensic.data.datasets import DatasetError
+from imlforensic.registry.registry import DEVICE_PATTERN
+
+
+def train(
+    datasets: Annotated[Optional[list[str]], typer.Argument(help="Labelled dataset folders (labels.csv, Tp/ + Au/, or authentic/ + manipulated/); FOLDER@train for its fixed training half. Only image-level labels are used.", show_default=False)] = None,
+    synthesize_from: Annotated[Optional[list[Path]], typer.Option("--synthesize-from", help="Folders of authentic photos to make synthetic edits from (repeatable).", show_default=False)] = None,
+    val: Annotated[Optional[list[str]], typer.Option("--val", help="Validation datasets (repeatable), e.g. data/casia1@val; their masks are used for metrics only.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for last.safetensors, its resume state and log.jsonl.")] = Path("runs/localizer"),
+    preset: Annotated[str, typer.Option(help="cpu (about 50 min on 2 cores), gpu, or tiny (a smoke test).")] = "cpu",
+    steps: Annotated[Optional[int], typer.Option(help="Override the preset's number of steps.", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Override the preset's batch size.", show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (data order, synthesis, initialisation).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the output folder's last checkpoint.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train the multi-view CAM localizer with image-level labels (no pixel masks).
+
+    Synthetic edits (splice, copy-move, removal, retouch, region-wise double JPEG, then a shared resize/JPEG chain) are mixed with the labelled images. The result, OUT/last.safetensors, can be used with --method by registering it, or copied to weights/ to become the shipped model (see scripts/train_default.py).
+
+    [bold]Example[/bold]
+
+      imlforensic train data/casia1@train --synthesize-from photos/ --val data/casia1@val --out runs/a
+    """
+    from imlforensic.registry import resolve_device
+    from imlforensic.training.trainer import PRESETS, train as run_training
+
+    if preset not in PRESETS:
+        typer.echo(f"error: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", err=True)
+        raise typer.Exit(2)
+    if not datasets and not synthesize_from:
+        typer.echo("error: give labelled datasets and/or --synthesize-from photo folders", err=True)
+        raise typer.Exit(2)
+    if not DEVICE_PATTERN.match(device):
+        typer.echo(f"error: unknown device {device!r}", err=True)
+        raise typer.Exit(2)
+    for folder in synthesize_from or []:
+        if not folder.exists():
+            typer.echo(f"error: {folder}: no such file or folder", err=True)
+            raise typer.Exit(2)
+    config = PRESETS[preset]
+    config = dataclasses.replace(config, seed=seed, **{k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v})
+    try:
+        resolved = resolve_device(device)
+        checkpoint = run_training(config, list(datasets or []), list(synthesize_from or []), list(val or []), out,
+                                  device=resolved, resume=resume, show_progress=not quiet)
+    except (DatasetError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"checkpoint: {checkpoint}")

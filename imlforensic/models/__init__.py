@@ -1,0 +1,1 @@
+"""Learned models: backbones, the multi-view weakly supervised localizer, checkpoints."""

@@ -1,0 +1,111 @@
+"""WCBnet-style multi-view, multi-resolution network whose activation maps localize edits.
+
+Trained with image-level labels only (paper 1: Wang & Abhayaratne, BMVC-W 2024, building on
+WCBnet, MMSP 2023):
+
+* **views**: RGB and signed error levels at several JPEG qualities (see :mod:`.inputs`) enter
+  an ImageNet-initialised EfficientNet-Lite whose stem is widened for the extra channels
+  (RGB filters kept, SEL filters initialised small);
+* **hierarchical blocks**: features of several stages (strides 8, 16, 32: several resolutions)
+  each get a per-location classifier, i.e. a class activation map (CAM) by construction;
+* **weighted fusion**: attention over the blocks (a softmax over block weights predicted from
+  the blocks' pooled features) fuses the upsampled block CAMs into the coarse map;
+* **score from the map**: the image logit is the mean of the top ``top_fraction`` of the fused
+  map (multiple-instance pooling), so an image is called edited exactly when part of its map is
+  high, and authentic images are trained towards a uniformly low map. Each block's own pooled
+  logit is supervised too (deep supervision), so every resolution learns to localize.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imlforensic.models.backbones import load_imagenet_weights
+from imlforensic.models.inputs import input_channels
+
+
+@dataclass
+class NetworkConfig:
+    backbone: str = "tf_efficientnet_lite0"
+    qualities: tuple[int, ...] = (60, 75, 90)
+    blocks: tuple[int, ...] = (2, 3, 4)  # timm feature indices: strides 8, 16, 32
+    head_width: int = 64
+    top_fraction: float = 0.05
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "NetworkConfig":
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        for key in ("qualities", "blocks"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+
+def top_fraction_pool(logit_map: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Mean of the highest ``fraction`` of each map: (B, 1, H, W) -> (B,)."""
+    flat = logit_map.flatten(1)
+    k = max(1, int(round(fraction * flat.shape[1])))
+    return flat.topk(k, dim=1).values.mean(dim=1)
+
+
+class MultiViewCAMNet(nn.Module):
+    def __init__(self, config: NetworkConfig, imagenet_init: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = timm.create_model(config.backbone, pretrained=False, features_only=True, out_indices=config.blocks)
+        if imagenet_init:
+            load_imagenet_weights(self.encoder, config.backbone)
+        self._widen_stem(input_channels(config.qualities))
+        channels = self.encoder.feature_info.channels()
+        self.cam_heads = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(c, config.head_width, 1), nn.BatchNorm2d(config.head_width), nn.ReLU(inplace=True),
+                nn.Conv2d(config.head_width, 1, 1),
+            )
+            for c in channels
+        )
+        self.block_attention = nn.Sequential(nn.Linear(sum(channels), 64), nn.ReLU(inplace=True), nn.Linear(64, len(channels)))
+
+    def _widen_stem(self, in_channels: int) -> None:
+        stem: nn.Conv2d = self.encoder.conv_stem
+        if in_channels == stem.in_channels:
+            return
+        wide = nn.Conv2d(in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=stem.bias is not None)
+        with torch.no_grad():
+            nn.init.kaiming_normal_(wide.weight, mode="fan_out")
+            wide.weight.mul_(0.1)
+            wide.weight[:, : stem.in_channels] = stem.weight
+        self.encoder.conv_stem = wide
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.encoder(x)
+        block_maps = [head(f) for head, f in zip(self.cam_heads, features)]
+        size = block_maps[0].shape[-2:]
+        upsampled = torch.stack(
+            [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in block_maps], dim=1
+        )  # (B, blocks, 1, H, W)
+        weights = torch.softmax(self.block_attention(torch.cat([f.mean(dim=(2, 3)) for f in features], dim=1)), dim=1)
+        fused = (weights[:, :, None, None, None] * upsampled).sum(dim=1)
+        return {
+            "logit_map": fused,
+            "logit": top_fraction_pool(fused, self.config.top_fraction),
+            "block_logits": torch.stack([top_fraction_pool(m, self.config.top_fraction) for m in block_maps], dim=1),
+            "block_weights": weights,
+        }
+
+
+def weak_supervision_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, block_weight: float = 0.3) -> torch.Tensor:
+    """Image-level BCE on the fused map's pooled logit plus deep supervision of each block."""
+    target = labels.float()
+    loss = F.binary_cross_entropy_with_logits(outputs["logit"], target)
+    block_logits = outputs["block_logits"]
+    block_loss = F.binary_cross_entropy_with_logits(block_logits, target[:, None].expand_as(block_logits))
+    return loss + block_weight * block_loss

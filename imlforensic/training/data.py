@@ -1,0 +1,114 @@
+"""Training samples: labelled images (image-level labels only) mixed with synthetic edits.
+
+Every sample becomes the network's input views at a fixed size (portrait images are turned a
+quarter, which keeps their 8x8 JPEG grid when the sides are multiples of 8). Labelled images
+larger than the training size are cropped at a random 8-aligned offset; for a manipulated
+image that crop may miss the edit, so datasets of images much larger than the training size
+should be trained at a larger ``size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from imlforensic.data.datasets import Sample as LabelledSample
+from imlforensic.io.images import ImageLoadError, load_image
+from imlforensic.models.inputs import build_views
+from imlforensic.training.synth import EditSynthesizer
+
+
+@dataclass
+class TrainItem:
+    views: np.ndarray  # (C, H, W) float32
+    label: int
+    mask: np.ndarray  # (H, W) bool; empty when unknown; validation only
+    source: str  # "labelled" or the synthetic kind
+
+
+def fit_to_size(rgb: np.ndarray, size: tuple[int, int], rng: np.random.Generator | None) -> tuple[np.ndarray, tuple]:
+    """Rotate portrait to landscape, crop (8-aligned) or reflect-pad to ``size``; returns the
+    image and the (rotated, y, x, pad) recipe so a mask can follow the same steps."""
+    h, w = size
+    rotated = rgb.shape[0] > rgb.shape[1] and h <= w
+    if rotated:
+        rgb = np.rot90(rgb)
+    y = x = 0
+    if rgb.shape[0] > h:
+        y = int(rng.integers(0, (rgb.shape[0] - h) // 8 + 1)) * 8 if rng is not None else ((rgb.shape[0] - h) // 16) * 8
+    if rgb.shape[1] > w:
+        x = int(rng.integers(0, (rgb.shape[1] - w) // 8 + 1)) * 8 if rng is not None else ((rgb.shape[1] - w) // 16) * 8
+    rgb = rgb[y:y + h, x:x + w]
+    pad = (h - rgb.shape[0], w - rgb.shape[1])
+    if pad[0] or pad[1]:
+        rgb = np.pad(rgb, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="reflect")
+    return np.ascontiguousarray(rgb), (rotated, y, x, pad)
+
+
+def apply_recipe(mask: np.ndarray, size: tuple[int, int], recipe: tuple) -> np.ndarray:
+    rotated, y, x, pad = recipe
+    if rotated:
+        mask = np.rot90(mask)
+    mask = mask[y:y + size[0], x:x + size[1]]
+    if pad[0] or pad[1]:
+        mask = np.pad(mask, ((0, pad[0]), (0, pad[1])))  # padding is not edited
+    return np.ascontiguousarray(mask)
+
+
+def labelled_item(sample: LabelledSample, size: tuple[int, int], qualities: tuple[int, ...],
+                  rng: np.random.Generator | None, with_mask: bool = False) -> TrainItem:
+    rgb = load_image(sample.image).rgb
+    fitted, recipe = fit_to_size(rgb, size, rng)
+    mask = np.zeros(size, bool)
+    if with_mask and sample.mask is not None:
+        mask = apply_recipe(sample.load_mask(rgb.shape[:2]), size, recipe)
+    if rng is not None and rng.random() < 0.5:  # horizontal flip keeps the 8x8 grid (width multiple of 8)
+        fitted, mask = np.ascontiguousarray(fitted[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
+    return TrainItem(build_views(fitted, qualities), int(sample.label == "manipulated"), mask, "labelled")
+
+
+class TrainingStream(IterableDataset):
+    """An endless, seeded stream of training items: labelled images and synthetic edits."""
+
+    def __init__(self, labelled: list[LabelledSample], photos: list[Path], size: tuple[int, int],
+                 qualities: tuple[int, ...], synthetic_share: float, seed: int) -> None:
+        super().__init__()
+        self.labelled = [s for s in labelled if s.label in ("authentic", "manipulated")]
+        self.synth = EditSynthesizer(photos, size=size) if photos else None
+        if not self.labelled and self.synth is None:
+            raise ValueError("nothing to train on: give labelled datasets and/or photos to synthesize from")
+        self.size = size
+        self.qualities = qualities
+        self.synthetic_share = synthetic_share if self.labelled else 1.0
+        if self.synth is None:
+            self.synthetic_share = 0.0
+        self.seed = seed
+        self.start_index = 0  # set when resuming, so a resumed run does not replay the same samples
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        index = self.start_index + worker
+        while True:
+            rng = np.random.default_rng([self.seed, index])
+            index += workers
+            try:
+                if rng.random() < self.synthetic_share:
+                    sample = self.synth.sample(rng)
+                    yield TrainItem(build_views(sample.rgb, self.qualities), sample.label, sample.mask, sample.kind)
+                else:
+                    chosen = self.labelled[int(rng.integers(len(self.labelled)))]
+                    yield labelled_item(chosen, self.size, self.qualities, rng)
+            except ImageLoadError:
+                continue
+
+
+def collate(items: list[TrainItem]) -> dict[str, torch.Tensor]:
+    return {
+        "views": torch.from_numpy(np.stack([i.views for i in items])),
+        "label": torch.tensor([i.label for i in items], dtype=torch.long),
+    }

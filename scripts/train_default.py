@@ -1,0 +1,69 @@
+"""Produce the shipped default weights, weights/mvcam-lite0.safetensors.
+
+    python scripts/train_default.py --data ../shared/data --out runs/default
+
+What it does, fixed here so the result can be reproduced:
+
+* **labelled data** (image-level labels only): the training half of CASIA v1.0's development
+  share, ``dev/casia1@train`` (the fixed split by file name of imlforensic.data.splits:
+  sha1(file name) below half its range; 255 images, 144 manipulated). The other half,
+  ``dev/casia1@val`` (242 images), is never trained on and is where validation metrics and
+  every reported number come from, with ``dev/casia2_samples``.
+* **synthetic edits** made on the fly from the authentic photos in ``photos/`` (BSDS500,
+  Dogs vs Cats, hymenoptera), half of each batch (imlforensic.training.synth).
+* **pixel masks** are read for validation metrics only, never as a training target.
+* **schedule**: the ``cpu`` preset of imlforensic.training.trainer (steps, batch size, learning
+  rates), seed 0, on the CPU; the run's wall time, hardware and git commit are recorded in the
+  checkpoint's metadata and printed at the end.
+
+Licence of the training data: CASIA v1.0 (research use; cite Dong et al. 2013 and Pham et al.
+2019 for the masks) and the photo collections (research / non-commercial use, see
+../shared/data/*/SOURCE.md). The weights are a model trained on them, shipped for research use;
+see weights/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from imlforensic.models.checkpoint import read_metadata
+from imlforensic.registry.weights import file_sha256
+from imlforensic.training.trainer import PRESETS, train
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "mvcam-lite0.safetensors"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the project's data folder")
+    parser.add_argument("--out", type=Path, default=Path("runs/default"))
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--install", action="store_true", help="copy the result to weights/ and print its sha256")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    checkpoint = train(
+        PRESETS[args.preset],
+        datasets=[f"{args.data}/dev/casia1@train"],
+        photo_folders=[args.data / "photos"],
+        val_datasets=[f"{args.data}/dev/casia1@val"],
+        out_dir=args.out,
+        device=args.device,
+        resume=args.resume,
+    )
+    metadata = read_metadata(checkpoint)
+    print(json.dumps({k: metadata[k] for k in ("steps", "elapsed_s", "hardware", "validation", "git_commit")}, indent=2))
+    print(f"wall time of this invocation: {time.perf_counter() - started:.0f} s")
+    if args.install:
+        shutil.copyfile(checkpoint, WEIGHTS)
+        print(f"installed {WEIGHTS} sha256 {file_sha256(WEIGHTS)} ({WEIGHTS.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The weakly supervised localizer: training, checkpoints, synthetic edits, tiling, defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import save
+from imlforensic.data.splits import in_training_part, load_split, parse_spec
+from imlforensic.models.checkpoint import CheckpointError, load_model, read_metadata, save_checkpoint
+from imlforensic.models.localizer import LearnedLocalizer, tile_origins
+from imlforensic.models.network import MultiViewCAMNet, NetworkConfig
+from imlforensic.training import synth
+from imlforensic.training.trainer import PRESETS, train
+
+TINY = NetworkConfig(qualities=(75,), head_width=16)
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> MultiViewCAMNet:
+    torch.manual_seed(0)
+    return MultiViewCAMNet(TINY, imagenet_init=True).eval()
+
+
+def _labelled_folder(root, photos, n=12):
+    """authentic/ = plain crops; manipulated/ = crops with a pasted block of strong noise."""
+    rng = np.random.default_rng(0)
+    sources = [cv2.resize(p, (192, 128)) for p in photos.values()]
+    for i in range(n):
+        image = sources[i % len(sources)].copy()
+        save(image, root / "authentic" / f"a{i}.png")
+        y, x = rng.integers(0, 64), rng.integers(0, 96)
+        block = image[y:y + 48, x:x + 64].astype(float) + rng.normal(0, 40, (48, 64, 3))
+        image[y:y + 48, x:x + 64] = np.clip(block, 0, 255).astype(np.uint8)
+        save(image, root / "manipulated" / f"m{i}.png")
+
+
+def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, photos):
+    _labelled_folder(tmp_path / "data", photos)
+    config = dataclasses.replace(PRESETS["tiny"], steps=40, val_every=10, batch_size=8, lr=2e-3, size=(128, 192))
+    checkpoint = train(config, [str(tmp_path / "data")], [], [str(tmp_path / "data")], tmp_path / "run",
+                       device="cpu", show_progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [10, 20, 30, 40]
+    assert log[-1]["loss"] < log[0]["loss"]
+    metadata = read_metadata(checkpoint)
+    assert metadata["steps"] == 40 and metadata["classes"] == ["authentic", "manipulated"]
+    assert metadata["data"]["labels"].startswith("image-level only")
+    # resuming continues from step 40 to 50 instead of starting again
+    longer = dataclasses.replace(config, steps=50)
+    train(longer, [str(tmp_path / "data")], [], [], tmp_path / "run", device="cpu", resume=True, show_progress=False)
+    assert read_metadata(checkpoint)["steps"] == 50
+    assert json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])["step"] == 50
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, tiny_model):
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, tiny_model, {"classes": ["authentic", "manipulated"], "note": "test"})
+    loaded, metadata = load_model(path)
+    assert metadata["note"] == "test" and metadata["config"]["qualities"] == [75]
+    x = torch.randn(1, 6, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(tiny_model(x)["logit_map"], loaded(x)["logit_map"])
+    (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_model(tmp_path / "bad.safetensors")
+
+
+@pytest.mark.parametrize("kind", synth.KINDS)
+def test_synthetic_edit_mask_matches_what_changed(photos, kind):
+    rng = np.random.default_rng(3)
+    host = cv2.resize(photos["coffee"], (384, 256))
+    if kind == "splice":
+        edited, mask = synth.splice(host, cv2.resize(photos["astronaut"], (384, 256)), rng)
+    else:
+        edited, mask = {"copymove": synth.copy_move, "removal": synth.removal, "retouch": synth.retouch,
+                        "double_jpeg": synth.double_jpeg}[kind](host, rng)
+    changed = np.any(edited != host, axis=2)
+    assert mask.sum() > 100
+    assert changed[mask].mean() > 0.5  # what the mask marks did change
+    band = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    assert not changed[~band].any()  # nothing changed away from the mask (feathering stays near it)
+
+
+def test_synthesizer_samples_share_the_global_chain(tmp_path, photos):
+    for name, rgb in photos.items():
+        save(rgb, tmp_path / f"{name}.jpg", quality=95)
+    editor = synth.EditSynthesizer(sorted(tmp_path.glob("*.jpg")), size=(128, 192))
+    rng = np.random.default_rng(0)
+    samples = [editor.sample(rng) for _ in range(16)]
+    assert all(s.rgb.shape == (128, 192, 3) and s.mask.shape == (128, 192) for s in samples)
+    assert {s.label for s in samples} == {0, 1}
+    assert all((s.label == 1) == bool(s.mask.any()) for s in samples)
+
+
+def test_tiled_inference_keeps_the_image_size(tiny_model):
+    rgb = (np.random.default_rng(0).random((203, 331, 3)) * 255).astype(np.uint8)
+    tiled = LearnedLocalizer(tiny_model, "cpu", tile=128, overlap=32).logit_map(rgb)
+    whole = LearnedLocalizer(tiny_model, "cpu", tile=4096).logit_map(rgb)
+    assert tiled.shape == whole.shape == (203, 331)
+    assert np.corrcoef(tiled.ravel(), whole.ravel())[0, 1] > 0.9
+    assert tile_origins(1000, 1024, 128) == [0]
+    origins = tile_origins(3000, 1024, 128)
+    assert origins[0] == 0 and origins[-1] + 1024 >= 3000 and all(o % 32 == 0 for o in origins)
+    assert all(b - a <= 1024 - 128 for a, b in zip(origins, origins[1:]))
+
+
+def test_fixed_split_by_name(tmp_path):
+    assert parse_spec("data/x@val") == (parse_spec("data/x")[0], "val")
+    assert parse_spec("odd@name") == (parse_spec("odd@name")[0], None)
+    names = [f"img{i}.jpg" for i in range(400)]
+    share = np.mean([in_training_part(n) for n in names])
+    assert 0.4 < share < 0.6
+    (tmp_path / "authentic").mkdir()
+    for n in names[:40]:
+        (tmp_path / "authentic" / n).write_bytes(b"x")
+    train_part = {s.name for s in load_split(f"{tmp_path}@train")}
+    val_part = {s.name for s in load_split(f"{tmp_path}@val")}
+    assert train_part and val_part and not train_part & val_part and len(train_part | val_part) == 40
