@@ -19,7 +19,7 @@ from imlforensic import __version__
 from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from imlforensic.report.collect import Collection, ReportItem
 from imlforensic.report.figures import export_figures
-from imlforensic.report.layout import PAPERS, Canvas, paginate
+from imlforensic.report.layout import PAPERS, Canvas, FlowPage, paginate
 from imlforensic.report.metadata import find_original
 from imlforensic.report.pages import (
     ItemInfo, PageImages, ReportMeta, appendix_blocks, cover_blocks, draw_footer, image_page,
@@ -111,6 +111,7 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
 
 
 def load_page_images(info: ItemInfo, max_pixels: int) -> PageImages:
+    """Decode what the page of ``info`` shows; problems become notes on the page, never errors."""
     images = PageImages()
     item = info.item
     if info.original.status == "ok" and info.original.path is not None:
@@ -123,52 +124,74 @@ def load_page_images(info: ItemInfo, max_pixels: int) -> PageImages:
                 images.problems.append("The original changed while the report was made: not shown.")
             else:
                 images.original = loaded.rgb
-                if (loaded.width, loaded.height) != (info.width, info.height) and info.width:
+                if info.width and (loaded.width, loaded.height) != (info.width, info.height):
                     images.problems.append(
                         f"The original decodes to {loaded.width} × {loaded.height} px, the record says "
                         f"{info.width} × {info.height} px."
                     )
     files = item.files
-    if "heatmap" in files:
-        grey = read_png(files["heatmap"])
-        if grey is not None:
-            images.heatmap = heatmap_values(grey)
-    if images.heatmap is None and "heatmap_color" in files:
-        images.heatmap_rgb = read_png(files["heatmap_color"])
-    for kind in ("overlay", "coarse_overlay", "mask"):
-        if kind in files:
-            setattr(images, kind, read_png(files[kind]))
-    for kind in ("heatmap", "overlay", "mask", "coarse_overlay"):
-        if kind in files and getattr(images, kind if kind != "heatmap" else "heatmap") is None and not (kind == "heatmap" and images.heatmap_rgb is not None):
+    decoded = {kind: read_png(path) for kind, path in files.items()
+               if kind in ("heatmap", "heatmap_color", "overlay", "coarse_overlay", "mask")}
+    for kind, array in decoded.items():
+        if array is None:
             images.problems.append(f"{files[kind].name} could not be decoded.")
+    if decoded.get("heatmap") is not None:
+        images.heatmap = heatmap_values(decoded["heatmap"])
+    elif decoded.get("heatmap_color") is not None:
+        images.heatmap_rgb = decoded["heatmap_color"]
+    images.overlay = decoded.get("overlay")
+    images.coarse_overlay = decoded.get("coarse_overlay")
+    images.mask = decoded.get("mask")
     return images
 
 
-def build_report(collection: Collection, output: Path, options: ReportOptions,
-                 progress: Callable[[int, int], None] | None = None) -> ReportResult:
-    """Write the PDF report (and figures) for ``collection`` to ``output``."""
-    started = time.perf_counter()
+@dataclass
+class Plan:
+    """Everything laid out, nothing drawn: page numbers are known."""
+
+    meta: ReportMeta
+    items: list[ReportItem]
+    infos: list[ItemInfo]
+    cover: list[FlowPage]
+    appendix: list[FlowPage]
+
+    @property
+    def total(self) -> int:
+        return len(self.cover) + len(self.infos) + len(self.appendix)
+
+
+def plan_report(collection: Collection, options: ReportOptions) -> Plan:
     paper = PAPERS[options.paper.lower()]
     meta = ReportMeta(
         title=options.title or DEFAULT_TITLE, case=options.case, analyst=options.analyst,
         date=options.date or _now(), paper=paper, tool_version=__version__, ppi=options.ppi,
-        results=[str(f) for f in collection.folders],
+        results=[str(f.resolve()) for f in collection.folders],
     )
     items = collection.items
-    analysed = [item for item in items if item.analysed]
-    infos = [plan_item(item, meta) for item in analysed]
+    infos = [plan_item(item, meta) for item in items if item.analysed]
     for index, info in enumerate(infos, start=1):
         info.index = index
     by_id = {id(info.item): info for info in infos}
-
     top, bottom = paper.margin_top, paper.bottom
     cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)
     for info in infos:
         info.page = len(cover) + info.index
-    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)  # with page numbers
+    # again, now that the summary table can cite page numbers (its row heights do not change)
+    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)
     appendix = paginate(appendix_blocks(meta, infos), top, top, bottom)
-    total = len(cover) + len(infos) + len(appendix)
+    return Plan(meta=meta, items=items, infos=infos, cover=cover, appendix=appendix)
 
+
+def build_report(collection: Collection, output: Path, options: ReportOptions,
+                 progress: Callable[[int, int], None] | None = None,
+                 sections: tuple[str, ...] = ("cover", "images", "appendix")) -> ReportResult:
+    """Write the PDF report (and figures) for ``collection`` to ``output`` (atomically).
+
+    ``sections`` can leave parts out (previews, tests); page numbers stay those of the whole report.
+    """
+    started = time.perf_counter()
+    plan = plan_report(collection, options)
+    meta, paper, total = plan.meta, plan.meta.paper, plan.total
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
@@ -176,16 +199,18 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
     drawn = io.BytesIO()
     figures: list[Path] = []
     placed: list[list] = []
-    page_no = 0
 
-    def new_canvas() -> Canvas:
-        return Canvas(paper.width, paper.height, defer_images=True, lossless=options.lossless)
-
-    def finish(canvas: Canvas, pdf: PdfPages) -> None:
-        draw_footer(canvas, meta, page_no, total)
+    def page(pdf: PdfPages, number: int, draw: Callable[[Canvas], None]) -> None:
+        canvas = Canvas(paper.width, paper.height, defer_images=True, lossless=options.lossless)
+        draw(canvas)
+        draw_footer(canvas, meta, number, total)
         canvas.save_pdf(pdf)
         placed.append(canvas.placed)
         canvas.close()
+
+    def flow(pdf: PdfPages, pages: list[FlowPage], first_number: int) -> None:
+        for k, flow_page in enumerate(pages):
+            page(pdf, first_number + k, lambda c, fp=flow_page: [block.draw(c, y) for block, y in fp.placed])
 
     try:
         with matplotlib.rc_context(RC), warnings.catch_warnings():
@@ -196,31 +221,20 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
                 "Creator": f"imlforensic {__version__}",
             }
             with PdfPages(drawn, metadata={k: v for k, v in metadata.items() if v}) as pdf:
-                for flow_page in cover:
-                    page_no += 1
-                    canvas = new_canvas()
-                    for block, y in flow_page.placed:
-                        block.draw(canvas, y)
-                    finish(canvas, pdf)
-                for info in infos:
-                    page_no += 1
+                if "cover" in sections:
+                    flow(pdf, plan.cover, 1)
+                for info in plan.infos if "images" in sections else []:
                     images = load_page_images(info, options.max_pixels)
-                    canvas = new_canvas()
-                    image_page(canvas, info, meta, len(infos), images, prepare)
-                    finish(canvas, pdf)
+                    page(pdf, info.page, lambda c: image_page(c, info, meta, len(plan.infos), images, prepare))
                     if options.figures is not None:
                         base = info.item.key or Path(info.item.path).stem
                         figures += export_figures(images, options.figures, base, info.record.get("threshold"),
                                                   refined=info.item.refined, width_mm=options.figure_width_mm,
                                                   lossless=options.lossless)
                     if progress is not None:
-                        progress(info.index, len(infos))
-                for flow_page in appendix:
-                    page_no += 1
-                    canvas = new_canvas()
-                    for block, y in flow_page.placed:
-                        block.draw(canvas, y)
-                    finish(canvas, pdf)
+                        progress(info.index, len(plan.infos))
+                if "appendix" in sections:
+                    flow(pdf, plan.appendix, len(plan.cover) + len(plan.infos) + 1)
         embed(drawn.getvalue(), placed, [paper.height] * len(placed), Path(tmp_name))
         os.replace(tmp_name, output)
     except BaseException:
@@ -230,6 +244,6 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
             pass
         raise
     return ReportResult(
-        path=output, pages=total, images=len(infos), failed=[i for i in items if not i.analysed],
+        path=output, pages=total, images=len(plan.infos), failed=[i for i in plan.items if not i.analysed],
         figures=figures, seconds=time.perf_counter() - started,
     )

@@ -77,7 +77,7 @@ METHOD_NOTES: dict[str, MethodNote] = {
         text=(
             "The image is recompressed as JPEG at nine qualities from 50 to 96 and compared with itself. These signed "
             "error levels are the input view of WCBnet (Wang and Abhayaratne, 2023). A region whose compression history "
-            "differs from the rest - pasted from a JPEG saved at another quality, resampled, or never compressed - "
+            "differs from the rest – pasted from a JPEG saved at another quality, resampled, or never compressed – "
             "responds differently to recompression. Two cues are measured in 16-pixel windows: a JPEG ghost (Farid, "
             "2009), where a region once saved at some quality barely changes when recompressed at that quality, "
             "measured relative to the local texture; and the shape of the error across qualities, on luminance and "
@@ -168,7 +168,8 @@ def describe(card: dict[str, Any], role: str = "method") -> list[Description]:
     version = card.get("version") or (entry.version if entry is not None else None)
     reference = str(card.get("reference") or (entry.reference if entry is not None else "") or "")
     summary = entry.summary if entry is not None else ""
-    suffix = f" (version {version})" if version else ""
+    details = ([f"version {version}"] if version else []) + (["refiner"] if role == "refiner" else [])
+    suffix = f" ({', '.join(details)})" if details else ""
 
     note = METHOD_NOTES.get(name)
     by_paper = False

@@ -300,19 +300,29 @@ def cover_blocks(meta: ReportMeta, infos: list[ItemInfo], all_items: list[Report
         blocks.append(_heading("Failed or missing inputs", H2, x, W, space_before=10, keep=1))
         blocks += text_blocks("These inputs have no page: there is no analysis to show.", SMALL, W, x)
         for item in failed:
-            text = f"{item.name} ({item.status}): {item.error or 'no result'}"
-            if item.path != item.name:
-                text += f" [{item.path}]"
-            blocks += text_blocks(text, BODY, W - 10, x + 10, space_before=2)
+            reason = item.error or "no result"
+            text = f"{item.name} — {item.status}: {reason}"
+            if item.path != item.name and item.path not in reason:
+                text += f" (input {item.path})"
+            blocks += bullet_blocks(text, BODY, W, x, space_before=2)
     incomplete = [i for i in all_items if i.status == "incomplete"]
     if incomplete:
         blocks.append(_heading("Incomplete results", H2, x, W, space_before=10, keep=1))
         for item in incomplete:
-            blocks += text_blocks(f"{item.name}: {item.error}", BODY, W - 10, x + 10, space_before=2)
+            blocks += bullet_blocks(f"{item.name}: {item.error}.", BODY, W, x, space_before=2)
     if warnings:
         blocks.append(_heading("Warnings while reading the results", H2, x, W, space_before=10, keep=1))
         for warning in warnings:
-            blocks += text_blocks(warning, BODY, W - 10, x + 10, space_before=2)
+            blocks += bullet_blocks(warning, BODY, W, x, space_before=2)
+    return blocks
+
+
+def bullet_blocks(text: str, style: Style, width: float, x: float, space_before: float = 0.0) -> list[Block]:
+    """A bulleted paragraph with a hanging indent, one block per line (kept like a paragraph)."""
+    blocks = text_blocks(text, style, width - 12, x + 12, space_before=space_before)
+    first = blocks[0]
+    draw_first = first.draw
+    first.draw = lambda c, y: (c.lines(x + 2, y, ["•"], style), draw_first(c, y))
     return blocks
 
 
@@ -324,8 +334,8 @@ def _heading(text: str, style: Style, x: float, width: float, space_before: floa
 
 TABLE_COLUMNS = (  # (title, share of the width, alignment)
     ("#", 0.05, "right"),
-    ("Image", 0.36, "left"),
-    ("Verdict", 0.13, "left"),
+    ("Image", 0.34, "left"),
+    ("Verdict", 0.15, "left"),
     ("Score", 0.08, "right"),
     ("Flagged area", 0.11, "right"),
     ("Page", 0.06, "right"),
@@ -353,6 +363,13 @@ def summary_table(x: float, W: float, items: list[ReportItem], infos: dict[int, 
         c.hline(x, x + W, y + head_h, color="#555555", lw=0.6)
 
     header = Block(height=head_h, draw=draw_head, keep_with_next=1)
+    cont_h = H2.line_height + 4
+
+    def draw_continued(c: Canvas, y: float) -> None:
+        c.lines(x, y, ["Summary (continued)"], H2)
+        draw_head(c, y + cont_h)
+
+    continued = Block(height=cont_h + head_h, draw=draw_continued)
     blocks = [header]
     for n, item in enumerate(items, start=1):
         info = infos.get(id(item))
@@ -386,7 +403,7 @@ def summary_table(x: float, W: float, items: list[ReportItem], infos: dict[int, 
                 c.lines(cx, y + 2.5, lines, styles[col], ha=ha)
             c.hline(x, x + W, y + row_h, color="#D6D6D6", lw=0.4)
 
-        blocks.append(Block(height=row_h, draw=draw_row, header=header))
+        blocks.append(Block(height=row_h, draw=draw_row, header=continued))
     return blocks
 
 
@@ -427,16 +444,8 @@ def appendix_blocks(meta: ReportMeta, infos: list[ItemInfo]) -> list[Block]:
     for title, paragraphs in reading_guide(t_text, refined, has_classes):
         blocks.append(_heading(title, H3, x, W, space_before=9, keep=2))
         for paragraph in paragraphs:
-            bullet = paragraph.startswith("• ")
-            if bullet:
-                lines = BODY.wrap(paragraph[2:], W - 12)
-                for k, line in enumerate(lines):
-                    blocks.append(Block(
-                        height=BODY.line_height,
-                        draw=lambda c, y, line=line, k=k: (c.lines(x + 12, y, [line], BODY),
-                                                           c.lines(x + 2, y, ["•"], BODY) if k == 0 else None),
-                        space_before=3 if k == 0 else 0,
-                    ))
+            if paragraph.startswith("• "):
+                blocks += bullet_blocks(paragraph[2:], BODY, W, x, space_before=3)
             else:
                 blocks += text_blocks(paragraph, BODY, W, x, space_before=3)
     return blocks
@@ -553,7 +562,7 @@ def facts(info: ItemInfo, meta: ReportMeta) -> tuple[list[tuple[str, str]], list
     ]
     probs = record.get("class_probs")
     if isinstance(probs, dict) and probs:
-        result.append(("Class probabilities", ", ".join(f"{k} {float(v):.3f}" for k, v in probs.items())))
+        result.append(("Classes", " · ".join(f"{k} {float(v):.3f}" for k, v in probs.items())))
     flagged = record.get("flagged_fraction")
     if flagged is not None and info.width and info.height:
         pixels = int(round(float(flagged) * info.width * info.height))
@@ -602,7 +611,8 @@ def facts(info: ItemInfo, meta: ReportMeta) -> tuple[list[tuple[str, str]], list
         wide.append(("Original", {"missing": "not found", "changed": "changed since the analysis",
                                   "unreadable": "unreadable"}.get(info.original.status, info.original.status)))
     if info.item.folder is not None:
-        wide.append(("Outputs", str(info.item.folder / (info.item.key.split("/")[-1] if info.item.key else "")) + ".*"))
+        base = info.item.key.replace("\\", "/").split("/")[-1] if info.item.key else ""
+        wide.append(("Outputs", str(info.item.folder.resolve() / base) + ".*"))
     return result, rows, wide
 
 
@@ -650,11 +660,15 @@ def image_page(c: Canvas | None, info: ItemInfo, meta: ReportMeta, total_images:
         label = verdict.upper()
         c.text(x + 12, y + 16.5, label, big)
         details = f"score {fmt_score(record.get('score'))}   ·   threshold {fmt_t(record.get('threshold'))}   ·   flagged area {fmt_percent(record.get('flagged_fraction'))}"
-        c.text(x + 12 + big.width(label) + 14, y + 16, details, Style(9.5, color="#222222"))
+        detail_style = Style(9.5, color="#222222")
+        detail_x = x + 12 + big.width(label) + 14
+        c.text(detail_x, y + 16, details, detail_style)
         method = card_line(record.get("method"))
         if record.get("refiner"):
             method += " + " + card_line(record.get("refiner"))
-        c.text(x + W - 8, y + 15.5, ellipsize(method, W * 0.25, 8), Style(8, color=GREY), ha="right")
+        room = x + W - 8 - (detail_x + detail_style.width(details) + 16)
+        if room > 40:
+            c.text(x + W - 8, y + 15.5, ellipsize(method, room, 8), Style(8, color=GREY), ha="right")
     y += banner_h + 10
 
     # facts (measured first: the pictures get the remaining height) -----------------------
@@ -771,7 +785,7 @@ def build_panels(info: ItemInfo, images: PageImages | None, box_w: float, ppi: f
     elif images.heatmap_rgb is not None:
         panels.append(Panel(heat_title, prepare_fn(images.heatmap_rgb, box_w, ppi, "photo"), colorbar=True))
     else:
-        panels.append(Panel(heat_title, None, placeholder="Heatmap file missing"))
+        panels.append(Panel(heat_title, None, placeholder=_missing(info, "heatmap")))
 
     flagged = record.get("flagged_fraction")
     flagged_text = (f"Outlined: {fmt_percent(flagged)} of the image reaches p ≥ {t_text}" if flagged
@@ -782,26 +796,34 @@ def build_panels(info: ItemInfo, images: PageImages | None, box_w: float, ppi: f
             panels.append(Panel(f"Overlay before refinement ({method})", prepare_fn(images.coarse_overlay, box_w, ppi, "photo"),
                                 caption=["The method's own (coarse) result, before refinement"]))
         else:
-            panels.append(Panel(f"Overlay before refinement ({method})", None, placeholder="Coarse overlay file missing"))
+            panels.append(Panel(f"Overlay before refinement ({method})", None, placeholder=_missing(info, "coarse_overlay")))
         title = "Refined overlay" + (f" ({refiner.get('name')})" if refiner.get("name") else "")
         if images.overlay is not None:
             panels.append(Panel(title, prepare_fn(images.overlay, box_w, ppi, "photo"), caption=[flagged_text]))
         else:
-            panels.append(Panel(title, None, placeholder="Overlay file missing"))
+            panels.append(Panel(title, None, placeholder=_missing(info, "overlay")))
     else:
         if images.overlay is not None:
             panels.append(Panel(f"Mask overlay (threshold {t_text})", prepare_fn(images.overlay, box_w, ppi, "photo"),
                                 caption=[flagged_text]))
         else:
-            panels.append(Panel(f"Mask overlay (threshold {t_text})", None, placeholder="Overlay file missing"))
+            panels.append(Panel(f"Mask overlay (threshold {t_text})", None, placeholder=_missing(info, "overlay")))
         if images.mask is not None:
             prepared = prepare_fn(images.mask, box_w, ppi, "mask")
             prepared.array = mask_for_print(prepared.array)
             caption = "Dark: flagged pixels; white: not flagged" if flagged else "Empty: no pixel is flagged"
             panels.append(Panel("Mask", prepared, caption=[caption]))
         else:
-            panels.append(Panel("Mask", None, placeholder="Mask file missing"))
+            panels.append(Panel("Mask", None, placeholder=_missing(info, "mask")))
     return panels
+
+
+def _missing(info: ItemInfo, kind: str) -> str:
+    name = (info.record.get("outputs") or {}).get(kind)
+    what = {"heatmap": "Heatmap", "overlay": "Overlay", "coarse_overlay": "Overlay before refinement", "mask": "Mask"}[kind]
+    if name and info.item.files.get(kind) is not None:
+        return f"{what} file unreadable: {name}"
+    return f"{what} file missing" + (f": {name}" if name else "")
 
 
 def _original_placeholder(info: ItemInfo) -> str:

@@ -100,17 +100,19 @@ def clean(text: object, limit: int | None = None) -> str:
 _BREAK_AFTER = set("/\\_-.,;:)]}+=&@ ")
 
 
-def _split_long(word: str, width: float, size: float, mono: bool, bold: bool) -> list[str]:
-    """Break a word that does not fit ``width``, preferably after a separator (file names, paths)."""
+def _split_long(word: str, width: float, size: float, mono: bool, bold: bool, first_width: float | None = None) -> list[str]:
+    """Break a word that does not fit ``width`` (the first piece: ``first_width``), preferably
+    after a separator (file names, paths)."""
     pieces: list[str] = []
     rest = word
-    while rest and text_width(rest, size, mono, bold) > width:
+    while rest and text_width(rest, size, mono, bold) > (first_width if first_width is not None and not pieces else width):
+        line_width = first_width if first_width is not None and not pieces else width
         used = 0.0
         cut = 0
         last_break = 0
         for i, ch in enumerate(rest):
             w = size * _advance(ch, mono, bold)
-            if used + w > width and i > 0:
+            if used + w > line_width and i > 0:
                 break
             used += w
             cut = i + 1
@@ -142,6 +144,14 @@ def wrap(text: str, width: float, size: float, mono: bool = False, bold: bool = 
             if current and current_w + space + word_w <= width:
                 current += " " + word
                 current_w += space + word_w
+                continue
+            if word_w > width and current and width - current_w - space > width / 4:
+                # a word that must be broken anyway starts on the current line
+                pieces = _split_long(word, width, size, mono, bold, first_width=width - current_w - space)
+                lines.append(current + " " + pieces[0])
+                lines.extend(pieces[1:-1])
+                current = pieces[-1] if len(pieces) > 1 else ""
+                current_w = text_width(current, size, mono, bold)
                 continue
             if current:
                 lines.append(current)
