@@ -127,8 +127,10 @@ def pdf_text(path: Path) -> list[str]:
 
 
 def render_page(path: Path, index: int, scale: float = 1.0) -> np.ndarray:
-    """Page ``index`` rendered to an RGB array (pypdfium2)."""
-    import pypdfium2 as pdfium
+    """Page ``index`` rendered to an RGB array (pypdfium2, from the `test` extra)."""
+    import pytest
+
+    pdfium = pytest.importorskip("pypdfium2")
 
     document = pdfium.PdfDocument(str(path))
     try:

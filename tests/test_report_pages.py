@@ -60,7 +60,7 @@ def case(tmp_path_factory):
 
 def flat(text: str) -> str:
     """Page text with line breaks (from wrapping) turned into spaces."""
-    return " ".join(text.split())
+    return " ".join(text.replace("\u00a0", " ").split())
 
 
 def _page_of(case, name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import logging
 import os
 import tempfile
 import time
@@ -131,7 +132,9 @@ def load_page_images(info: ItemInfo, max_pixels: int) -> PageImages:
                     )
     files = item.files
     decoded = {kind: read_png(path) for kind, path in files.items()
-               if kind in ("heatmap", "heatmap_color", "overlay", "coarse_overlay", "mask")}
+               if kind in ("heatmap", "overlay", "coarse_overlay", "mask")}
+    if decoded.get("heatmap") is None and "heatmap_color" in files:  # the colour map only as a fallback
+        decoded["heatmap_color"] = read_png(files["heatmap_color"])
     for kind, array in decoded.items():
         if array is None:
             images.problems.append(f"{files[kind].name} could not be decoded.")
@@ -199,6 +202,16 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
     drawn = io.BytesIO()
     figures: list[Path] = []
     placed: list[list] = []
+    figure_bases: set[str] = set()
+
+    def figure_base(info: ItemInfo) -> str:
+        """The results' name of the image, made unique (two results folders may both hold "photo")."""
+        base = info.item.key or Path(info.item.path).stem
+        candidate, n = base, 2
+        while candidate.lower() in figure_bases:
+            candidate, n = f"{base}-{n}", n + 1
+        figure_bases.add(candidate.lower())
+        return candidate
 
     def page(pdf: PdfPages, number: int, draw: Callable[[Canvas], None]) -> None:
         canvas = Canvas(paper.width, paper.height, defer_images=True, lossless=options.lossless)
@@ -212,6 +225,9 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
         for k, flow_page in enumerate(pages):
             page(pdf, first_number + k, lambda c, fp=flow_page: [block.draw(c, y) for block, y in fp.placed])
 
+    font_log = logging.getLogger("matplotlib.font_manager")
+    font_log_level = font_log.level
+    font_log.setLevel(logging.ERROR)  # "Failed to find font weight bold for <fallback font>": harmless
     try:
         with matplotlib.rc_context(RC), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
@@ -227,8 +243,7 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
                     images = load_page_images(info, options.max_pixels)
                     page(pdf, info.page, lambda c: image_page(c, info, meta, len(plan.infos), images, prepare))
                     if options.figures is not None:
-                        base = info.item.key or Path(info.item.path).stem
-                        figures += export_figures(images, options.figures, base, info.record.get("threshold"),
+                        figures += export_figures(images, options.figures, figure_base(info), info.record.get("threshold"),
                                                   refined=info.item.refined, width_mm=options.figure_width_mm,
                                                   lossless=options.lossless)
                     if progress is not None:
@@ -243,6 +258,8 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
         except FileNotFoundError:
             pass
         raise
+    finally:
+        font_log.setLevel(font_log_level)
     return ReportResult(
         path=output, pages=total, images=len(plan.infos), failed=[i for i in plan.items if not i.analysed],
         figures=figures, seconds=time.perf_counter() - started,

@@ -15,6 +15,8 @@ PNG carries 300 dpi, so a word processor places it at that size. The colormap is
 
 from __future__ import annotations
 
+import functools
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -27,7 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import FigureCanvasPdf
 
 from imlforensic.io.atomic import atomic_write_bytes
-from imlforensic.report.layout import MM, Canvas, fit
+from imlforensic.report.layout import MM, Canvas, apply_cmap, fit
 from imlforensic.report.pages import HEATMAP_CMAP, PageImages, draw_colorbar
 from imlforensic.report.panels import mask_for_print, resize_for_figure
 from imlforensic.report.pdfimages import embed
@@ -46,7 +48,7 @@ def figure_names(base: str, refined: bool) -> list[str]:
 def png_with_dpi(array: np.ndarray, dpi: int = FIGURE_DPI) -> bytes:
     """PNG bytes (OpenCV's fast encoder) with a pHYs chunk saying ``dpi``."""
     data = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, buffer = cv2.imencode(".png", data, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buffer = cv2.imencode(".png", data, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     raw = buffer.tobytes()
@@ -57,38 +59,63 @@ def png_with_dpi(array: np.ndarray, dpi: int = FIGURE_DPI) -> bytes:
     return raw[:end_of_ihdr] + chunk + raw[end_of_ihdr:]
 
 
-def _pdf_of_image(array: np.ndarray, width_pt: float, height_pt: float, cmap: str | None = None,
-                  threshold: float | None = None, colorbar: bool = False, lossless: bool = False) -> bytes:
-    import io
-
-    total_h = height_pt + (COLORBAR_H if colorbar else 0.0)
-    canvas = Canvas(width_pt, total_h, defer_images=True, lossless=lossless)
-    canvas.image(0, 0, width_pt, height_pt, array, cmap=cmap, border=None)
-    if colorbar:
-        draw_colorbar(canvas, 0, height_pt + 2, width_pt, threshold)
+def _print_pdf(canvas: Canvas, height_pt: float) -> bytes:
     drawn = io.BytesIO()
     with matplotlib.rc_context(RC):
         FigureCanvasPdf(canvas.fig).print_pdf(drawn)
     canvas.close()
     out = io.BytesIO()
-    embed(drawn.getvalue(), [canvas.placed], [total_h], out)
+    embed(drawn.getvalue(), [canvas.placed], [height_pt], out)
     return out.getvalue()
 
 
-def _heatmap_png(values: np.ndarray, width_pt: float, height_pt: float, threshold: float | None) -> bytes:
-    """Heatmap with colour bar, rendered by Agg at 300 dpi (pixel-aligned: the map is pre-sized)."""
-    import io
+# The colour bar is the same for every heatmap figure of a given width and threshold: draw it
+# once (font subsetting and Agg text rendering are the slow parts) and reuse it.
 
-    total_h = height_pt + COLORBAR_H
-    canvas = Canvas(width_pt, total_h)
-    canvas.image(0, 0, width_pt, height_pt, values, cmap=HEATMAP_CMAP, border=None)
-    draw_colorbar(canvas, 0, height_pt + 2, width_pt, threshold)
+@functools.lru_cache(maxsize=16)
+def _colorbar_pdf(width_pt: float, threshold: float | None) -> bytes:
+    canvas = Canvas(width_pt, COLORBAR_H, defer_images=True)
+    draw_colorbar(canvas, 0, 2, width_pt, threshold)
+    return _print_pdf(canvas, COLORBAR_H)
+
+
+@functools.lru_cache(maxsize=16)
+def _colorbar_strip(width_px: int, threshold: float | None) -> np.ndarray:
+    width_pt = width_px / FIGURE_DPI * 72.0
+    canvas = Canvas(width_pt, COLORBAR_H)
+    draw_colorbar(canvas, 0, 2, width_pt, threshold)
     canvas.fig.set_dpi(FIGURE_DPI)
     agg = FigureCanvasAgg(canvas.fig)
-    buffer = io.BytesIO()
-    agg.print_png(buffer, pil_kwargs={"dpi": (FIGURE_DPI, FIGURE_DPI)})
+    agg.draw()
+    strip = np.asarray(agg.buffer_rgba())[:, :, :3].copy()
     canvas.close()
-    return buffer.getvalue()
+    if strip.shape[1] != width_px:
+        strip = cv2.resize(strip, (width_px, strip.shape[0]), interpolation=cv2.INTER_AREA)
+    return strip
+
+
+def _pdf_of_image(array: np.ndarray, width_pt: float, height_pt: float, threshold: float | None = None,
+                  colorbar: bool = False, lossless: bool = False) -> bytes:
+    """A one-figure PDF: the picture (and, for heatmaps, the colour bar under it)."""
+    total_h = height_pt + (COLORBAR_H if colorbar else 0.0)
+    canvas = Canvas(width_pt, total_h, defer_images=True, lossless=lossless)
+    canvas.image(0, 0, width_pt, height_pt, array, border=None)
+    picture = _print_pdf(canvas, total_h)
+    if not colorbar:
+        return picture
+    from pypdf import PdfReader, PdfWriter, Transformation
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(picture)))
+    bar = PdfReader(io.BytesIO(_colorbar_pdf(round(width_pt, 3), threshold))).pages[0]
+    writer.pages[0].merge_transformed_page(bar, Transformation())  # PDF origin: bottom left, where the bar goes
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _heatmap_png(rgb: np.ndarray, threshold: float | None) -> bytes:
+    """The coloured map with the colour bar strip under it, at 300 dpi."""
+    return png_with_dpi(np.vstack([rgb, _colorbar_strip(rgb.shape[1], threshold)]))
 
 
 def export_figures(images: PageImages, folder: Path, base: str, threshold: float | None, refined: bool,
@@ -106,14 +133,15 @@ def export_figures(images: PageImages, folder: Path, base: str, threshold: float
     def save(panel: str, array: np.ndarray | None, kind: str) -> None:
         if array is None:
             return
-        resized = resize_for_figure(array, width_px, kind)
+        resized = resize_for_figure(array, width_px, "photo" if kind == "heatmap_rgb" else kind)
         if kind == "mask":
             resized = mask_for_print(resized)  # grey: exact, tiny
+        elif kind == "heatmap":
+            resized = apply_cmap(resized, HEATMAP_CMAP)
         height_pt = box_w * resized.shape[0] / resized.shape[1]
-        if kind == "heatmap":
-            png = _heatmap_png(resized, box_w, height_pt, threshold)
-            pdf = _pdf_of_image(resized, box_w, height_pt, cmap=HEATMAP_CMAP, threshold=threshold, colorbar=True,
-                                lossless=lossless)
+        if kind in ("heatmap", "heatmap_rgb"):
+            png = _heatmap_png(resized, threshold)
+            pdf = _pdf_of_image(resized, box_w, height_pt, threshold=threshold, colorbar=True, lossless=lossless)
         else:
             png = png_with_dpi(resized)
             pdf = _pdf_of_image(resized, box_w, height_pt, lossless=lossless)
@@ -126,7 +154,7 @@ def export_figures(images: PageImages, folder: Path, base: str, threshold: float
     if images.heatmap is not None:
         save("heatmap", images.heatmap, "heatmap")
     else:
-        save("heatmap", images.heatmap_rgb, "photo")
+        save("heatmap", images.heatmap_rgb, "heatmap_rgb")
     save("overlay", images.overlay, "photo")
     if refined:
         save("coarse-overlay", images.coarse_overlay, "photo")

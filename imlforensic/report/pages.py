@@ -28,18 +28,18 @@ H1 = Style(14, bold=True)
 H2 = Style(10.5, bold=True)
 H3 = Style(9.5, bold=True)
 BODY = Style(9)
-SMALL = Style(8, color=GREY)
-KEY = Style(8, bold=True, color=GREY)
-VALUE = Style(8.5)
-MONO = Style(8, mono=True)
+SMALL = Style(8.5, color=GREY)
+KEY = Style(8.5, bold=True, color=GREY)
+VALUE = Style(9)
+MONO = Style(8.5, mono=True)
 MONO_SMALL = Style(7.2, mono=True)
-FOOT = Style(7.5, color=GREY)
+FOOT = Style(8, color=GREY)
 CELL = Style(8.5)
 CELL_BOLD = Style(8.5, bold=True)
-HEAD_CELL = Style(8, bold=True, color="#222222")
-CAPTION = Style(7.5, color=GREY)
+HEAD_CELL = Style(8.5, bold=True, color="#222222")
+CAPTION = Style(8, color=GREY)
 PANEL_TITLE = Style(9, bold=True)
-REF = Style(8, color="#333333", italic=True)
+REF = Style(8.5, color="#333333", italic=True)
 
 # (text colour, banner fill): Okabe-Ito hues, darkened for text; words carry the meaning, not colour
 VERDICT_COLOURS = {
@@ -155,7 +155,7 @@ def draw_footer(c: Canvas, meta: ReportMeta, page: int, total: int) -> None:
     left = " · ".join(p for p in (meta.title, meta.case) if p)
     c.text(paper.margin_x, y, ellipsize(left, left_width, FOOT.size), FOOT)
     c.text(paper.width - paper.margin_x, y, right, FOOT, ha="right")
-    c.text(paper.margin_x, y + 9, f"imlforensic {meta.tool_version}", Style(6.5, color=LIGHT))
+    c.text(paper.margin_x, y + 9, f"imlforensic {meta.tool_version}", Style(7, color=LIGHT))
 
 
 def kv_rows(c: Canvas | None, x: float, y: float, width: float, rows: list[tuple[str, str]],
@@ -385,7 +385,7 @@ def summary_table(x: float, W: float, items: list[ReportItem], infos: dict[int, 
             ", ".join(info.tags) if info else ("see below" if not item.analysed else ""),
         ]
         styles = [CELL, CELL, Style(8.5, bold=verdict in ("manipulated", "generated", "failed", "missing"),
-                                    color=VERDICT_COLOURS.get(verdict, ("#111111",))[0]), CELL, CELL, CELL, Style(7.5, color="#333333")]
+                                    color=VERDICT_COLOURS.get(verdict, ("#111111",))[0]), CELL, CELL, CELL, Style(8, color="#333333")]
         wrapped = []
         for col, text in enumerate(cells):
             lines = styles[col].wrap(text, widths[col] - 2 * pad)
@@ -573,7 +573,9 @@ def facts(info: ItemInfo, meta: ReportMeta) -> tuple[list[tuple[str, str]], list
     result.append(("Refiner", card_line(refiner) if refiner else "none"))
     result.append(("Device", str(settings.get("device") or "—")))
     tool = (record.get("tool") or {}).get("version")
-    result.append(("Analysed", fmt_time(record.get("created")) + (f", imlforensic {tool}" if tool else "")))
+    result.append(("Analysed", fmt_time(record.get("created"))))
+    if tool:
+        result.append(("Tool", f"imlforensic {tool}"))
 
     fmt = str(inp.get("format") or "?")
     if inp.get("jpeg_quality"):
@@ -729,10 +731,12 @@ def image_page(c: Canvas | None, info: ItemInfo, meta: ReportMeta, total_images:
             lines = BODY.wrap(panel.placeholder, box_w - 16)[:6]
             c.lines(cx + box_w / 2, iy + box_h / 2 - len(lines) * BODY.line_height / 2, lines, Style(9, color=GREY), ha="center")
         cy = iy + box_h + 4
-        if panel.colorbar:
-            draw_colorbar(c, cx, cy, box_w, record.get("threshold"))
-        else:
-            cap_lines = [line for text in panel.caption for line in CAPTION.wrap(text, box_w)][:3]
+        col_x = x + col * (col_w + col_gap)
+        if panel.colorbar:  # at least 200 pt wide (narrow portrait maps), centred under the map, inside the column
+            bar_w = min(col_w, max(box_w, 200.0))
+            draw_colorbar(c, col_x + (col_w - bar_w) / 2, cy, bar_w, record.get("threshold"))
+        else:  # captions may use the column's width beside a narrow picture
+            cap_lines = [line for text in panel.caption for line in CAPTION.wrap(text, col_x + col_w - cx)][:3]
             c.lines(cx, cy, cap_lines, CAPTION)
     y += 2 * (title_h + box_h) + cap1 + cap2 + row_gap + 12
     return draw_facts(c, y)
@@ -744,7 +748,7 @@ def draw_colorbar(c: Canvas, x: float, y: float, width: float, threshold: Any) -
     bar_y = y + 9
     gradient = np.linspace(0.0, 1.0, 256, dtype=np.float32)[None, :]
     c.image(x, bar_y, width, bar_h, gradient, cmap=HEATMAP_CMAP, border="#777777")
-    tick = Style(7, color="#333333")
+    tick = Style(7.5, color="#333333")
     for value in (0.0, 0.25, 0.5, 0.75, 1.0):
         tx = x + value * width
         c.rect(tx - 0.25, bar_y + bar_h, 0.5, 2.5, fill="#333333")
@@ -757,10 +761,14 @@ def draw_colorbar(c: Canvas, x: float, y: float, width: float, threshold: Any) -
         c.rect(tx - 1.4, bar_y - 3, 2.8, bar_h + 6, fill="white", zorder=6)
         c.rect(tx - 0.6, bar_y - 3, 1.2, bar_h + 6, fill="black", zorder=7)
         label = f"threshold {t:.2f}"
-        lw = tick.width(label)
-        ha = "left" if tx + 3 + lw <= x + width else "right"
-        c.text(tx + 3 if ha == "left" else tx - 3, bar_y - 2.5, label, Style(7, bold=True, color="#111111"), ha=ha)
-    c.text(x + width / 2, bar_y + bar_h + 19, "probability of an edit (heatmap scale)", Style(7, color=GREY), ha="center")
+        bold = Style(7.5, bold=True, color="#111111")
+        ha = "left" if tx + 3 + bold.width(label) <= x + width else "right"
+        c.text(tx + 3 if ha == "left" else tx - 3, bar_y - 2.5, label, bold, ha=ha)
+    caption = Style(7.5, color=GREY)
+    text = "probability of an edit (heatmap scale)"
+    if caption.width(text) > width:
+        text = "probability of an edit"
+    c.text(x + width / 2, bar_y + bar_h + 19, text, caption, ha="center")
 
 
 def build_panels(info: ItemInfo, images: PageImages | None, box_w: float, ppi: float,

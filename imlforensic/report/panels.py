@@ -33,12 +33,13 @@ class Prepared:
     factor: float  # source / shown (> 1: downscaled), or 1 / replication factor
 
     def describe(self) -> str:
-        w, h = self.source_size
+        """Caption text; sizes use no-break spaces so that "W × H px" never splits across lines."""
+        size = f"{self.source_size[0]}\u00a0×\u00a0{self.source_size[1]}\u00a0px"
         if self.mode == "downscaled":
-            return f"{w} × {h} px, shown downscaled to {self.shown_size[0]} × {self.shown_size[1]} px"
+            return f"{size}, shown downscaled to {self.shown_size[0]}\u00a0×\u00a0{self.shown_size[1]}\u00a0px"
         if self.mode == "enlarged":
-            return f"{w} × {h} px, shown enlarged {round(1 / self.factor)}× (pixels replicated)"
-        return f"{w} × {h} px, shown at full resolution"
+            return f"{size}, shown enlarged {round(1 / self.factor)}× (pixels replicated)"
+        return f"{size}, shown at full resolution"
 
 
 def read_png(path: Path) -> np.ndarray | None:

@@ -39,8 +39,15 @@ def _available_fallbacks() -> tuple[str, ...]:
     return tuple(name for name in FALLBACK_FAMILIES if name in known)
 
 
-def family(mono: bool = False) -> list[str]:
-    """Font family list for matplotlib: the main font, then installed fallbacks."""
+def family(mono: bool = False) -> str | list[str]:
+    """Font family for matplotlib: the main font, then installed fallbacks (a plain name when
+    there are none: matplotlib lays such text out faster)."""
+    fallbacks = _available_fallbacks()
+    main = MONO if mono else SANS
+    return [main, *fallbacks] if fallbacks else main
+
+
+def _families(mono: bool = False) -> list[str]:
     return [MONO if mono else SANS, *_available_fallbacks()]
 
 
@@ -61,7 +68,7 @@ def _covers(name: str, char: str) -> bool:
 @functools.lru_cache(maxsize=65536)
 def _advance(char: str, mono: bool, bold: bool) -> float:
     """Advance width of ``char`` in em (points at 1 pt)."""
-    names = family(mono)
+    names = _families(mono)
     for name in names:
         if _covers(name, char):
             font = _font(name, bold if name in (SANS, MONO) else False)
@@ -79,7 +86,7 @@ def text_width(text: str, size: float, mono: bool = False, bold: bool = False) -
 
 def missing_glyphs(text: str) -> list[str]:
     """Characters of ``text`` that no available font can draw (as ``U+XXXX``)."""
-    names = family()
+    names = _families()
     missing = []
     for ch in dict.fromkeys(text):
         if ch.isprintable() and not any(_covers(name, ch) for name in names):
