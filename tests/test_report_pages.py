@@ -212,3 +212,20 @@ def test_many_images_continue_the_summary(tmp_path):
     assert "100 img_099.jpg manipulated 0.8" in pages[2]
     assert f"{plan.infos[-1].page}" in pages[2].split("img_099.jpg", 1)[1]
     assert f"Page 3 of {plan.total}" in pages[2]
+
+
+def test_a_page_that_cannot_be_drawn_does_not_cost_the_report(case, tmp_path, monkeypatch):
+    import imlforensic.report.build as build
+
+    def broken(info, max_pixels):
+        raise ValueError("simulated decoder crash")
+
+    monkeypatch.setattr(build, "load_page_images", broken)
+    items = [item for item in case["collection"].items if item.name in ("refined.jpg", "tiny.png")]
+    from imlforensic.report.collect import Collection
+
+    pdf = tmp_path / "r.pdf"
+    result = build_report(Collection(items=items, folders=[], batch_logs=[]), pdf, ReportOptions())
+    pages = [flat(p) for p in pdf_text(pdf)]
+    assert result.images == 2 and len(pages) == result.pages
+    assert all("could not be prepared (ValueError: simulated decoder crash)" in p for p in pages[1:3])

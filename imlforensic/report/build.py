@@ -23,7 +23,7 @@ from imlforensic.report.figures import export_figures
 from imlforensic.report.layout import PAPERS, Canvas, FlowPage, paginate
 from imlforensic.report.metadata import find_original
 from imlforensic.report.pages import (
-    ItemInfo, PageImages, ReportMeta, appendix_blocks, cover_blocks, draw_footer, image_page,
+    ItemInfo, PageImages, ReportMeta, appendix_blocks, card_line, cover_blocks, draw_footer, image_page,
 )
 from imlforensic.report.panels import heatmap_values, prepare, read_png, target_width
 from imlforensic.report.pdfimages import embed
@@ -174,6 +174,16 @@ def plan_report(collection: Collection, options: ReportOptions) -> Plan:
     infos = [plan_item(item, meta) for item in items if item.analysed]
     for index, info in enumerate(infos, start=1):
         info.index = index
+    # results made with different methods or thresholds: say which on each summary row
+    methods = {card_line(info.record.get("method")) for info in infos}
+    thresholds = {info.record.get("threshold") for info in infos}
+    for info in infos:
+        extra = []
+        if len(methods) > 1:
+            extra.append(card_line(info.record.get("method")))
+        if len(thresholds) > 1 and info.record.get("threshold") is not None:
+            extra.append(f"threshold {float(info.record['threshold']):.2f}")
+        info.tags[:0] = extra
     by_id = {id(info.item): info for info in infos}
     top, bottom = paper.margin_top, paper.bottom
     cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)
@@ -240,8 +250,15 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
                 if "cover" in sections:
                     flow(pdf, plan.cover, 1)
                 for info in plan.infos if "images" in sections else []:
-                    images = load_page_images(info, options.max_pixels)
-                    page(pdf, info.page, lambda c: image_page(c, info, meta, len(plan.infos), images, prepare))
+                    try:
+                        images = load_page_images(info, options.max_pixels)
+                        page(pdf, info.page, lambda c: image_page(c, info, meta, len(plan.infos), images, prepare))
+                    except (MemoryError, Exception) as exc:  # one bad result must not cost the whole report
+                        images = PageImages()
+                        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                        info.notes.append(f"The pictures of this page could not be prepared ({reason}); "
+                                          "the saved outputs are in the results folder.")
+                        page(pdf, info.page, lambda c: image_page(c, info, meta, len(plan.infos), images, prepare))
                     if options.figures is not None:
                         figures += export_figures(images, options.figures, figure_base(info), info.record.get("threshold"),
                                                   refined=info.item.refined, width_mm=options.figure_width_mm,

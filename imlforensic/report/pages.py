@@ -338,8 +338,8 @@ TABLE_COLUMNS = (  # (title, share of the width, alignment)
     ("Verdict", 0.15, "left"),
     ("Score", 0.08, "right"),
     ("Flagged area", 0.11, "right"),
-    ("Page", 0.06, "right"),
-    ("Notes", 0.21, "left"),
+    ("Page", 0.07, "right"),
+    ("Notes", 0.20, "left"),
 )
 
 
