@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -51,7 +50,7 @@ def test_report_from_images_with_figures(images: Path, tmp_path: Path) -> None:
     text = "\n".join(pages)
     for key in ("Test case", "C-17", "Zoë Test", "2024-05-06", "broken.jpg", "failed"):
         assert key in text
-    for name, record in records.items():
+    for record in records.values():
         assert record["input"]["sha256"] in text
         assert Path(record["input"]["path"]).name in text
         assert record["verdict"] in text

@@ -252,13 +252,13 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
                 for info in plan.infos if "images" in sections else []:
                     try:
                         images = load_page_images(info, options.max_pixels)
-                        page(pdf, info.page, lambda c: image_page(c, info, meta, len(plan.infos), images, prepare))
+                        page(pdf, info.page, lambda c, info=info, images=images: image_page(c, info, meta, len(plan.infos), images, prepare))
                     except (MemoryError, Exception) as exc:  # one bad result must not cost the whole report
                         images = PageImages()
                         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
                         info.notes.append(f"The pictures of this page could not be prepared ({reason}); "
                                           "the saved outputs are in the results folder.")
-                        page(pdf, info.page, lambda c: image_page(c, info, meta, len(plan.infos), images, prepare))
+                        page(pdf, info.page, lambda c, info=info, images=images: image_page(c, info, meta, len(plan.infos), images, prepare))
                     if options.figures is not None:
                         figures += export_figures(images, options.figures, figure_base(info), info.record.get("threshold"),
                                                   refined=info.item.refined, width_mm=options.figure_width_mm,
