@@ -10,8 +10,9 @@ import typer
 from imlforensic import __version__
 from imlforensic.cli.evaluate import evaluate
 from imlforensic.cli.models import models_app
-from imlforensic.cli.train import train
+from imlforensic.cli.report import report
 from imlforensic.cli.run import RunOptions, default_out, run_analysis
+from imlforensic.cli.train import train
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
 from imlforensic.registry import DEFAULT_METHOD
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.command()(evaluate)
 app.command()(train)
+app.command()(report)
 
 # Options shared by the analysis commands.
 Inputs = Annotated[list[str], typer.Argument(help="Image files, folders, glob patterns, or - to read paths from stdin.", show_default=False)]
