@@ -11,7 +11,13 @@ Layout (each layer only calls the ones below it)::
     io/         image decoding, hashing, atomic output writing
 """
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# OpenMP threads (PyTorch, OpenCV) spin while waiting by default, which makes a CPU run several
+# times slower when other processes share the cores. Passive waiting costs little when the
+# machine is idle. Set before any of those libraries load; the user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     __version__ = version("imlforensic")

@@ -122,3 +122,37 @@ def test_fixed_split_by_name(tmp_path):
     train_part = {s.name for s in load_split(f"{tmp_path}@train")}
     val_part = {s.name for s in load_split(f"{tmp_path}@val")}
     assert train_part and val_part and not train_part & val_part and len(train_part | val_part) == 40
+
+
+def test_cli_uses_the_shipped_weights_by_default(tmp_path, runner, photos):
+    from imlforensic.cli import app
+    from imlforensic.registry import DEFAULT_METHOD, REGISTRY
+    from imlforensic.registry.weights import file_sha256
+
+    entry = REGISTRY.entry(DEFAULT_METHOD)
+    assert DEFAULT_METHOD == "mvcam" and entry.state() == "ready"
+    weights = entry.weights.locate()
+    assert weights.stat().st_size <= 30e6 and file_sha256(weights) == entry.weights.sha256
+    image = save(cv2.resize(photos["coffee"], (320, 224)), tmp_path / "c.jpg", quality=90)
+    result = runner.invoke(app, ["localize", str(image), "--out", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["method"]["name"] == "mvcam" and record["method"]["weights_sha256"] == entry.weights.sha256
+    assert record["threshold"] == pytest.approx(read_metadata(weights)["threshold"]["threshold"])
+    heatmap = cv2.imread(str(tmp_path / "o" / "c.heatmap.png"), cv2.IMREAD_GRAYSCALE)
+    assert heatmap.shape == (224, 320)
+
+
+def test_default_falls_back_to_classical_without_weights(tmp_path, runner, photos, monkeypatch):
+    from imlforensic.cli import app
+    from imlforensic.registry import REGISTRY, BundledFile
+
+    entry = REGISTRY.entry("mvcam")
+    monkeypatch.setitem(REGISTRY._entries, "mvcam", dataclasses.replace(entry, weights=BundledFile("absent.safetensors")))
+    image = save(photos["coffee"], tmp_path / "c.jpg", quality=90)
+    result = runner.invoke(app, ["detect", str(image), "--json"])
+    assert result.exit_code == 0
+    assert "default method 'mvcam' is unavailable (missing weights); using 'classical'" in result.stderr
+    assert json.loads(result.stdout)["method"]["name"] == "classical"
+    result = runner.invoke(app, ["detect", str(image), "--method", "mvcam"])
+    assert result.exit_code == 1 and "weights for 'mvcam' are not installed" in result.stderr

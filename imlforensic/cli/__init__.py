@@ -31,7 +31,7 @@ app.command()(report)
 
 # Options shared by the analysis commands.
 Inputs = Annotated[list[str], typer.Argument(help="Image files, folders, glob patterns, or - to read paths from stdin.", show_default=False)]
-Method = Annotated[str, typer.Option("--method", "-m", help="Detection method (see `imlforensic models list`).")]
+Method = Annotated[Optional[str], typer.Option("--method", "-m", help=f"Detection method (see `imlforensic models list`) \\[default: {DEFAULT_METHOD}]", show_default=False)]
 Threshold = Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Probability threshold for the mask and verdict \\[default: the method's]", show_default=False)]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 JsonLines = Annotated[bool, typer.Option("--json", help="Print one JSON object per image (JSON Lines) on stdout.")]
@@ -58,7 +58,7 @@ def _root(
 def detect(
     inputs: Inputs,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write NAME.json per image into this folder.")] = None,
-    method: Method = DEFAULT_METHOD,
+    method: Method = None,
     threshold: Threshold = None,
     device: Device = "auto",
     json_lines: JsonLines = False,
@@ -88,7 +88,7 @@ def detect(
 def localize(
     inputs: Inputs,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (mirrors the input tree). \\[default: ./imlforensic_out]", show_default=False)] = None,
-    method: Method = DEFAULT_METHOD,
+    method: Method = None,
     threshold: Threshold = None,
     device: Device = "auto",
     json_lines: JsonLines = False,

@@ -142,7 +142,7 @@ def _localize(specs, results, method, refiner, threshold, device, recursive, ski
     captured = io.StringIO()
     code = EXIT_OK
     opts = RunOptions(
-        command="localize", inputs=specs, out=results, write_maps=True, method=method or DEFAULT_METHOD,
+        command="localize", inputs=specs, out=results, write_maps=True, method=method,
         refiner=refiner, threshold=threshold, device=device or "auto", json_lines=True,
         skip_existing=skip_existing, quiet=quiet, recursive=recursive, max_pixels=max_pixels,
     )

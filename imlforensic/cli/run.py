@@ -22,7 +22,7 @@ from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.batch import BatchResult, InputFailure, one_line, run_batch
 from imlforensic.pipeline.inputs import InputItem, OutputSet, expand_inputs
 from imlforensic.pipeline.records import MAP_KINDS, build_record, read_existing, write_maps, write_record
-from imlforensic.registry import REGISTRY, UnknownModelError, WeightsError
+from imlforensic.registry import DEFAULT_METHOD, REGISTRY, UnknownModelError, WeightsError
 from imlforensic.registry.registry import DEVICE_PATTERN
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -34,7 +34,7 @@ class RunOptions:
     inputs: list[str]
     out: Path | None
     write_maps: bool
-    method: str
+    method: str | None  # None: the default method (with its fallback when its weights are absent)
     refiner: str | None
     threshold: float | None
     device: str
@@ -65,6 +65,8 @@ def run_analysis(opts: RunOptions) -> None:
     """Validate, analyse every input, print results; exits via typer.Exit."""
     if not DEVICE_PATTERN.match(opts.device):
         raise usage_error(f"unknown device {opts.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    if opts.method is None:
+        opts.method = default_method(quiet=opts.quiet)
     try:
         entry = REGISTRY.entry(opts.method)
         if opts.refiner:
@@ -162,6 +164,17 @@ def _print_summary(opts: RunOptions, result: BatchResult, missing: list[str]) ->
     if failures:
         names = [display for display, _ in result.failed] + missing
         typer.echo("failed: " + ", ".join(names), err=True)
+
+
+def default_method(quiet: bool = False) -> str:
+    """The default method, or its fallback (with a one-line notice) when its weights are missing."""
+    entry = REGISTRY.entry(DEFAULT_METHOD)
+    state = entry.state()
+    if state == "ready" or not entry.fallback:
+        return DEFAULT_METHOD
+    if not quiet:
+        typer.echo(f"note: default method {DEFAULT_METHOD!r} is unavailable ({state}); using {entry.fallback!r}", err=True)
+    return entry.fallback
 
 
 def default_out() -> Path:

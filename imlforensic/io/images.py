@@ -56,6 +56,7 @@ class LoadedImage:
     exif_orientation: int  # 1 = upright; 2..8 per EXIF
     conversions: tuple[str, ...] = field(default=())
     jpeg_quality: int | None = None  # estimated IJG quality for JPEG inputs
+    luma_table: np.ndarray | None = None  # JPEG luminance quantisation table (8x8) aligned with ``rgb``
     display: str = ""  # the name the user gave (messages, records); defaults to ``path``
 
     @property
@@ -138,7 +139,9 @@ def decode_image_bytes(
             image.load()
             quality = estimate_jpeg_quality(image) if image_format == "JPEG" else None
             stored_mode = image.mode
+            stored_size = image.size
             orientation = _exif_orientation(image)
+            table = _luma_table(image) if image_format == "JPEG" else None
             conversions: list[str] = []
             if getattr(image, "n_frames", 1) > 1:
                 conversions.append(f"first of {image.n_frames} frames")
@@ -173,8 +176,31 @@ def decode_image_bytes(
         exif_orientation=orientation or 1,
         conversions=tuple(conversions),
         jpeg_quality=quality,
+        luma_table=oriented_table(table, orientation or 1, stored_size),
         display=name,
     )
+
+
+def _luma_table(image: Image.Image) -> np.ndarray | None:
+    tables = getattr(image, "quantization", None)
+    if not tables or 0 not in tables or len(tables[0]) != 64:
+        return None
+    return np.asarray(tables[0], dtype=np.float64).reshape(8, 8)  # Pillow: row-major order
+
+
+def oriented_table(table: np.ndarray | None, orientation: int, stored_size: tuple[int, int]) -> np.ndarray | None:
+    """The luminance table in the orientation of the displayed pixels, or None when an EXIF
+    transform moved the 8x8 grid (a flip of a side that is not a multiple of 8)."""
+    if table is None:
+        return None
+    width, height = stored_size
+    # Which stored axis the transform mirrors (EXIF 6 = 90 degrees clockwise mirrors the rows,
+    # 8 = 90 counter-clockwise the columns, 5 = transpose mirrors neither).
+    mirrors_columns = orientation in (2, 3, 7, 8)
+    mirrors_rows = orientation in (3, 4, 6, 7)
+    if (mirrors_columns and width % 8) or (mirrors_rows and height % 8):
+        return None
+    return table.T.copy() if orientation in (5, 6, 7, 8) else table
 
 
 def _exif_orientation(image: Image.Image) -> int:

@@ -47,19 +47,20 @@ def contour_width(height: int, width: int) -> int:
 
 def render_overlay(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The image with the mask as a translucent fill and a light/dark double contour."""
-    mask = np.asarray(mask, dtype=bool)
-    base = rgb.astype(np.float32)
+    mask_u8 = np.asarray(mask, dtype=bool).astype(np.uint8)
     # Slight desaturation makes the fill stand out on colourful photos without hiding content.
-    grey = base.mean(axis=2, keepdims=True)
-    base = 0.75 * base + 0.25 * grey
-    fill = np.asarray(OVERLAY_FILL_RGB, dtype=np.float32)
-    base[mask] = (1.0 - OVERLAY_FILL_ALPHA) * base[mask] + OVERLAY_FILL_ALPHA * fill
-    out = np.clip(np.rint(base), 0, 255).astype(np.uint8)
-    if mask.any():
-        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-        w = contour_width(*mask.shape)
-        cv2.drawContours(out, contours, -1, (255, 255, 255), thickness=2 * w + 2, lineType=cv2.LINE_AA)
-        cv2.drawContours(out, contours, -1, (0, 0, 0), thickness=w, lineType=cv2.LINE_AA)
+    grey = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    out = cv2.addWeighted(rgb, 0.75, grey, 0.25, 0.0)
+    if not mask_u8.any():
+        return out
+    fill = np.empty_like(out)
+    fill[:] = OVERLAY_FILL_RGB
+    filled = cv2.addWeighted(out, 1.0 - OVERLAY_FILL_ALPHA, fill, OVERLAY_FILL_ALPHA, 0.0)
+    cv2.copyTo(filled, mask_u8, out)
+    contours, _ = cv2.findContours(mask_u8, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    w = contour_width(*mask_u8.shape)
+    cv2.drawContours(out, contours, -1, (255, 255, 255), thickness=2 * w + 2, lineType=cv2.LINE_AA)
+    cv2.drawContours(out, contours, -1, (0, 0, 0), thickness=w, lineType=cv2.LINE_AA)
     return out
 
 

@@ -1,7 +1,8 @@
 """The learned weakly supervised localizer behind the method contract.
 
-Inference is fully convolutional at the image's own resolution (forensic traces do not
-survive resizing). Images up to ``tile`` x ``tile`` pixels go through in one pass; larger ones
+Inference is fully convolutional on views computed at the image's own resolution (forensic
+traces do not survive resizing the image; views with ``input_scale`` > 1 are local statistics
+computed before any averaging). Views up to ``tile`` x ``tile`` go through in one pass; larger ones
 are cut into overlapping tiles whose origins are multiples of 32 (so the JPEG 8x8 grid and the
 network's stride line up the same way in every tile), and the tiles' logit maps are blended
 with weights that fall off towards tile borders. The views (RGB + signed error levels) are
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -65,14 +67,16 @@ class LearnedLocalizer:
     device: str
     tile: int = 1024
     overlap: int = 128
+    default_threshold: float = 0.5  # chosen on synthetic edits (training.threshold), kept in the checkpoint
 
     @torch.inference_mode()
-    def logit_map(self, rgb: np.ndarray) -> np.ndarray:
+    def logit_map(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> np.ndarray:
         """Fused logit map at the image's full size (H x W, float32)."""
-        h, w = rgb.shape[:2]
-        views = torch.from_numpy(build_views(rgb, self.model.config.qualities)).unsqueeze(0)
+        height, width = rgb.shape[:2]
+        views = torch.from_numpy(build_views(rgb, self.model.config, luma_table)).unsqueeze(0)
+        h, w = views.shape[-2:]
         if h <= self.tile and w <= self.tile:
-            return self._run(views)[:h, :w]
+            return self._to_image_size(self._run(views)[:h, :w], height, width)
         total = np.zeros((h, w), np.float32)
         weight = np.zeros((h, w), np.float32)
         for y in tile_origins(h, self.tile, self.overlap):
@@ -83,7 +87,13 @@ class LearnedLocalizer:
                 ramp = np.outer(_ramp(th, self.overlap, y > 0, y + th < h), _ramp(tw, self.overlap, x > 0, x + tw < w))
                 total[y:y + th, x:x + tw] += ramp * logits
                 weight[y:y + th, x:x + tw] += ramp
-        return total / np.maximum(weight, 1e-6)
+        return self._to_image_size(total / np.maximum(weight, 1e-6), height, width)
+
+    @staticmethod
+    def _to_image_size(logits: np.ndarray, height: int, width: int) -> np.ndarray:
+        if logits.shape == (height, width):
+            return logits
+        return cv2.resize(logits, (width, height), interpolation=cv2.INTER_LINEAR)
 
     def _run(self, views: torch.Tensor) -> np.ndarray:
         h, w = views.shape[-2:]
@@ -93,10 +103,11 @@ class LearnedLocalizer:
         return full[0, 0, :h, :w].float().cpu().numpy()
 
     def analyse(self, image: LoadedImage) -> MethodOutput:
-        heatmap = 1.0 / (1.0 + np.exp(-self.logit_map(image.rgb)))
+        heatmap = 1.0 / (1.0 + np.exp(-self.logit_map(image.rgb, image.luma_table)))
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap))
 
 
 def build(entry, weights_path: Path, device: str) -> LearnedLocalizer:  # registry builder
-    model, _ = load_model(weights_path, device=device)
-    return LearnedLocalizer(model=model.to(memory_format=torch.channels_last), device=device)
+    model, metadata = load_model(weights_path, device=device)
+    threshold = float(metadata.get("threshold", {}).get("threshold", entry.default_threshold))
+    return LearnedLocalizer(model=model.to(memory_format=torch.channels_last), device=device, default_threshold=threshold)

@@ -3,9 +3,10 @@
 Trained with image-level labels only (paper 1: Wang & Abhayaratne, BMVC-W 2024, building on
 WCBnet, MMSP 2023):
 
-* **views**: RGB and signed error levels at several JPEG qualities (see :mod:`.inputs`) enter
-  an ImageNet-initialised EfficientNet-Lite whose stem is widened for the extra channels
-  (RGB filters kept, SEL filters initialised small);
+* **views**: the image and forensic views of it - signed error levels, their image-relative
+  JPEG-ghost statistics, the noise residual (see :mod:`.inputs`) - enter an ImageNet-initialised
+  EfficientNet-Lite whose stem is widened for the extra channels (RGB filters kept, the others
+  initialised small);
 * **hierarchical blocks**: features of several stages (strides 8, 16, 32: several resolutions)
   each get a per-location classifier, i.e. a class activation map (CAM) by construction;
 * **weighted fusion**: attention over the blocks (a softmax over block weights predicted from
@@ -32,7 +33,9 @@ from imlforensic.models.inputs import input_channels
 @dataclass
 class NetworkConfig:
     backbone: str = "tf_efficientnet_lite0"
-    qualities: tuple[int, ...] = (60, 75, 90)
+    views: tuple[str, ...] = ("rgb", "sel")  # see imlforensic.models.inputs
+    input_scale: int = 1  # the network reads the views at 1/input_scale of the image size
+    qualities: tuple[int, ...] = (60, 75, 90)  # of the "sel" view
     blocks: tuple[int, ...] = (2, 3, 4)  # timm feature indices: strides 8, 16, 32
     head_width: int = 64
     top_fraction: float = 0.05
@@ -43,7 +46,7 @@ class NetworkConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "NetworkConfig":
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        for key in ("qualities", "blocks"):
+        for key in ("qualities", "blocks", "views"):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
@@ -63,7 +66,7 @@ class MultiViewCAMNet(nn.Module):
         self.encoder = timm.create_model(config.backbone, pretrained=False, features_only=True, out_indices=config.blocks)
         if imagenet_init:
             load_imagenet_weights(self.encoder, config.backbone)
-        self._widen_stem(input_channels(config.qualities))
+        self._widen_stem(input_channels(config), keep_rgb_filters=config.views[0] == "rgb")
         channels = self.encoder.feature_info.channels()
         self.cam_heads = nn.ModuleList(
             nn.Sequential(
@@ -74,15 +77,18 @@ class MultiViewCAMNet(nn.Module):
         )
         self.block_attention = nn.Sequential(nn.Linear(sum(channels), 64), nn.ReLU(inplace=True), nn.Linear(64, len(channels)))
 
-    def _widen_stem(self, in_channels: int) -> None:
+    def _widen_stem(self, in_channels: int, keep_rgb_filters: bool) -> None:
+        """Replace the 3-channel stem by one for the stacked views; the pretrained RGB filters
+        are kept for an RGB view in front, the other channels start small and random."""
         stem: nn.Conv2d = self.encoder.conv_stem
-        if in_channels == stem.in_channels:
+        if in_channels == stem.in_channels and keep_rgb_filters:
             return
         wide = nn.Conv2d(in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=stem.bias is not None)
         with torch.no_grad():
             nn.init.kaiming_normal_(wide.weight, mode="fan_out")
             wide.weight.mul_(0.1)
-            wide.weight[:, : stem.in_channels] = stem.weight
+            if keep_rgb_filters:
+                wide.weight[:, : stem.in_channels] = stem.weight
         self.encoder.conv_stem = wide
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

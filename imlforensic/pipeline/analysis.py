@@ -69,10 +69,19 @@ class Analyzer:
         self.method_name = method
         self.refiner_name = refiner
         self.device = device
-        entry = REGISTRY.entry(method)
-        self.threshold = entry.default_threshold if threshold is None else float(threshold)
+        REGISTRY.entry(method)  # fail early on an unknown name
+        self._threshold = None if threshold is None else float(threshold)
         self._method: Method | None = None
         self._refiner: Refiner | None = None
+
+    @property
+    def threshold(self) -> float:
+        """The threshold given, else the loaded method's own default, else its registry entry's."""
+        if self._threshold is not None:
+            return self._threshold
+        if self._method is not None and hasattr(self._method, "default_threshold"):
+            return float(self._method.default_threshold)
+        return REGISTRY.entry(self.method_name).default_threshold
 
     def _load(self) -> None:
         if self._method is None:

@@ -8,6 +8,9 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, PackageFil
 
 REGISTRY = Registry()
 
+# sha256 of weights/mvcam-lite0.safetensors, produced by scripts/train_default.py --install
+MVCAM_SHA256 = "0" * 64
+
 _PAPER_WCBNET = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 
 REGISTRY.register(ModelEntry(
@@ -38,7 +41,22 @@ REGISTRY.register(ModelEntry(
     extra={"view": "classical"},
 ))
 
-DEFAULT_METHOD = "classical"
+REGISTRY.register(ModelEntry(
+    name="mvcam",
+    task="detector",
+    version="1.0",
+    summary="Weakly supervised localizer: multi-view (RGB + signed error levels), multi-resolution CAMs "
+            "fused with attention; trained from image-level labels (EfficientNet-Lite0)",
+    builder="imlforensic.models.localizer:build",
+    weights=BundledFile("mvcam-lite0.safetensors", sha256=MVCAM_SHA256),
+    uses_torch=True,
+    requires=("timm",),
+    reference="Wang & Abhayaratne, Weakly-supervised localization of manipulated image regions using "
+              "multi-resolution learned features, BMVC-W 2024; WCBnet, MMSP 2023",
+    fallback="classical",
+))
+
+DEFAULT_METHOD = "mvcam"
 
 __all__ = [
     "REGISTRY",

@@ -43,13 +43,21 @@ class Sample:
     mask: np.ndarray  # H x W bool (empty for authentic)
     label: int  # 0 authentic, 1 manipulated
     kind: str  # "authentic" or one of KINDS
+    luma_table: np.ndarray | None = None  # of the final JPEG save, None when the chain ended lossless
 
 
 def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
     """JPEG round trip with libjpeg through Pillow (4:2:0, as most cameras and editors)."""
+    return jpeg_with_table(rgb, quality)[0]
+
+
+def jpeg_with_table(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
+    """JPEG round trip, and the luminance quantisation table of the saved file (8x8)."""
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=int(quality))
-    return np.asarray(Image.open(buffer).convert("RGB"))
+    decoded = Image.open(buffer)
+    table = np.asarray(decoded.quantization[0], dtype=np.float64).reshape(8, 8)
+    return np.asarray(decoded.convert("RGB")), table
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -303,18 +311,22 @@ class EditSynthesizer:
             return splice(host, donor, rng)
         return {"copymove": copy_move, "removal": removal, "retouch": retouch, "double_jpeg": double_jpeg}[kind](host, rng)
 
-    def postprocess(self, rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """The global chain shared by both classes: resize to the output size, then JPEG(s)."""
+    def postprocess(
+        self, rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The global chain shared by both classes: resize to the output size, then JPEG(s).
+        Returns the image, its mask and the luminance table of the last JPEG save (or None)."""
         h, w = self.size
         if rgb.shape[:2] != (h, w):
             interpolation = [cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC][int(rng.integers(3))]
             rgb = cv2.resize(rgb, (w, h), interpolation=interpolation)
             mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        table = None
         if rng.random() < 0.85:
-            rgb = jpeg(rgb, int(rng.integers(65, 101)))
+            rgb, table = jpeg_with_table(rgb, int(rng.integers(65, 101)))
             if rng.random() < 0.25:
-                rgb = jpeg(rgb, int(rng.integers(65, 101)))
-        return rgb, mask
+                rgb, table = jpeg_with_table(rgb, int(rng.integers(65, 101)))
+        return rgb, mask, table
 
     def sample(self, rng: np.random.Generator) -> Sample:
         h, w = self.size
@@ -328,5 +340,5 @@ class EditSynthesizer:
                 kind, edited, mask = "authentic", host, np.zeros(host.shape[:2], bool)
         else:
             kind, edited, mask = "authentic", host, np.zeros(host.shape[:2], bool)
-        rgb, mask = self.postprocess(edited, mask, rng)
-        return Sample(rgb=rgb, mask=mask, label=int(kind != "authentic"), kind=kind)
+        rgb, mask, table = self.postprocess(edited, mask, rng)
+        return Sample(rgb=rgb, mask=mask, label=int(kind != "authentic"), kind=kind, luma_table=table)

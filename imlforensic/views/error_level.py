@@ -117,23 +117,42 @@ def _robust_z(features: np.ndarray, trusted: np.ndarray, floor: float, max_sampl
     return np.abs(features - median[:, None, None]) / spread[:, None, None]
 
 
+def sel_features(
+    rgb: np.ndarray,
+    qualities: tuple[int, ...] = DEFAULT_QUALITIES,
+    factor: int | None = None,
+    colour: bool = True,
+    floor: float = 0.15,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Robust z-scores of every SEL feature and the texture weight, at 1/``factor`` resolution.
+
+    Returns ``(z, weight)``: ``z`` has one plane per feature family and quality (ghost and
+    luminance profile, plus the RGB profile when ``colour``), ``weight`` = texture / (texture +
+    floor) damps flat areas. ``factor`` defaults to :func:`reduction_factor` of the image size.
+    """
+    height, width = rgb.shape[:2]
+    factor = reduction_factor(height, width) if factor is None else factor
+    luma = luminance(rgb)
+    texture = texture_energy(luma, factor=factor)
+    log_luma = np.log(luma_error_energy(luma, qualities, factor=factor) + 0.5)
+    families = [
+        log_luma - np.log(texture + 0.5)[None],  # ghost: error relative to texture
+        log_luma - log_luma.mean(axis=0, keepdims=True),  # luminance profile
+    ]
+    if colour:
+        log_rgb = np.log(rgb_error_energy(rgb, qualities, factor=factor) + 1.0)
+        families.append(log_rgb - log_rgb.mean(axis=0, keepdims=True))  # colour profile
+    z = _robust_z(np.concatenate(families), texture > TEXTURE_FLOOR, floor)
+    return z, texture / (texture + TEXTURE_FLOOR)
+
+
 def sel_anomaly(
     rgb: np.ndarray, qualities: tuple[int, ...] = DEFAULT_QUALITIES, floor: float = 0.15
 ) -> np.ndarray:
     """Per-pixel SEL anomaly in robust z units (see the module docstring), at the image's size."""
     height, width = rgb.shape[:2]
-    factor = reduction_factor(height, width)
-    luma = luminance(rgb)
-    texture = texture_energy(luma, factor=factor)
-    log_luma = np.log(luma_error_energy(luma, qualities, factor=factor) + 0.5)
-    log_rgb = np.log(rgb_error_energy(rgb, qualities, factor=factor) + 1.0)
-    features = np.concatenate([
-        log_luma - np.log(texture + 0.5)[None],  # ghost: error relative to texture
-        log_luma - log_luma.mean(axis=0, keepdims=True),  # luminance profile
-        log_rgb - log_rgb.mean(axis=0, keepdims=True),  # colour profile
-    ])
-    z = _robust_z(features, texture > TEXTURE_FLOOR, floor)
-    anomaly = z.max(axis=0) * (texture / (texture + TEXTURE_FLOOR))
-    if factor == 1:
+    z, weight = sel_features(rgb, qualities, floor=floor)
+    anomaly = z.max(axis=0) * weight
+    if anomaly.shape == (height, width):
         return anomaly
     return cv2.resize(anomaly, (width, height), interpolation=cv2.INTER_LINEAR)
