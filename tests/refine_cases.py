@@ -1,8 +1,8 @@
 """A constructed refinement case shared by the refiner tests.
 
 A textured background with a pasted object (sharp boundary, different colour and texture) and a
-deliberately blurry coarse map (the object's mask dilated, blurred and scaled), as a forensic
-map of a splice looks: right place, wrong outline.
+deliberately blurry coarse map (the object's mask blurred and scaled), as a forensic map of a
+splice looks: right place, rounded outline that misses the corners.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ def constructed_case(size: int = 192, seed: int = 0) -> tuple[np.ndarray, np.nda
     pasted = np.stack([215 + 0 * xx, 70 + 0 * xx, 60 + 0 * xx], axis=2) + 8 * fine
     rgb = np.where(gt[:, :, None], pasted, background)
     rgb = np.clip(rgb, 0, 255).astype(np.uint8)
-    dilated = cv2.dilate(gt.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(np.float32)
-    coarse = 0.05 + 0.85 * cv2.GaussianBlur(dilated, (0, 0), 9)
+    coarse = 0.05 + 0.85 * cv2.GaussianBlur(gt.astype(np.float32), (0, 0), 9)
     return rgb, gt, np.clip(coarse, 0, 1).astype(np.float32)
 
 

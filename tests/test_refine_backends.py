@@ -18,7 +18,7 @@ BOX = (0.27 * 192, 0.27 * 192, 0.75 * 192, 0.76 * 192)  # a loose box around the
 
 
 def test_the_case_is_blurry_enough() -> None:
-    assert 0.5 < COARSE_IOU < 0.75  # right place, wrong outline: room to improve
+    assert 0.6 < COARSE_IOU < 0.9  # right place, wrong outline: room to improve
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from imlforensic.refiners.prompts import BoxError, clip_boxes, load_boxes, parse
 
 
 def test_evidence_is_zero_at_the_neutral_point_and_monotonic() -> None:
-    params = FusionParams()
+    params = FusionParams(neutral=0.5)
     values = evidence(np.array([0.1, 0.5, 0.9], dtype=np.float32), params)
     assert values[1] == pytest.approx(0.0, abs=1e-6)
     assert values[0] < 0 < values[2]
@@ -47,7 +47,8 @@ def test_partition_posterior_follows_region_evidence() -> None:
 
 def test_large_regions_do_not_become_certain() -> None:
     coarse = np.full((256, 256), 0.6, dtype=np.float32)  # weak evidence everywhere
-    one_region = fuse_partition(np.zeros((256, 256), dtype=int), coarse).region_probability
+    params = FusionParams(neutral=0.5, region_prior=None)
+    one_region = fuse_partition(np.zeros((256, 256), dtype=int), coarse, params).region_probability
     assert 0.5 < float(one_region.max()) < 0.9
 
 
@@ -84,7 +85,10 @@ def test_params_are_validated() -> None:
         FusionParams(purity=1.0)
     with pytest.raises(ValueError):
         FusionParams().with_overrides(unknown=1.0)
-    assert FusionParams().prior == 0.5 and FusionParams(region_prior=0.2).prior == 0.2
+    assert FusionParams(region_prior=None).prior == FusionParams().neutral
+    assert FusionParams(region_prior=0.2).prior == 0.2
+    assert abs(FusionParams(neutral=0.3).for_threshold(0.5).neutral - 0.3) < 1e-9
+    assert FusionParams(neutral=0.3).for_threshold(0.7).neutral > 0.3
 
 
 def test_parse_box() -> None:

@@ -187,7 +187,7 @@ def refine(
         raise _fail(f"cannot load refiner {name!r}: {one_line(exc)}", EXIT_FAILED) from None
 
     started = time.perf_counter()
-    refined = model.refine(loaded.rgb, coarse, boxes=boxes or None, params=FusionParams(neutral=_neutral(threshold)))
+    refined = model.refine(loaded.rgb, coarse, boxes=boxes or None, params=FusionParams().for_threshold(threshold))
     refine_seconds = time.perf_counter() - started
     shown_coarse = coarse if coarse is not None else box_mask(boxes, shape).astype(np.float32)
     if coarse is not None and boxes:
@@ -221,8 +221,3 @@ def refine(
     else:
         sys.stdout.write(f"{record['verdict']:<12} {record['score']:.3f}  flagged {100 * record['flagged_fraction']:5.1f}%  {image}\n")
     raise typer.Exit(EXIT_OK)
-
-
-def _neutral(threshold: float) -> float:
-    """The map's decision point is its threshold (kept inside (0, 1) for the log-odds)."""
-    return float(np.clip(threshold, 0.01, 0.99))

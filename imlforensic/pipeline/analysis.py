@@ -15,6 +15,8 @@ import numpy as np
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import binarize
 from imlforensic.refiners import resolve_refiner
+from imlforensic.refiners.base import Refiner as BaseRefiner
+from imlforensic.refiners.bayes import FusionParams
 from imlforensic.registry import REGISTRY
 from imlforensic.result import MethodOutput, decide_verdict
 
@@ -119,7 +121,8 @@ class Analyzer:
         heatmap = output.heatmap
         if self._refiner is not None:
             started = time.perf_counter()
-            heatmap = np.clip(self._refiner.refine(image.rgb, output.heatmap), 0.0, 1.0).astype(np.float32)
+            extra = {"params": FusionParams().for_threshold(self.threshold)} if isinstance(self._refiner, BaseRefiner) else {}
+            heatmap = np.clip(self._refiner.refine(image.rgb, output.heatmap, **extra), 0.0, 1.0).astype(np.float32)
             timings["refine"] = time.perf_counter() - started
         verdict = decide_verdict(output, self.threshold)
         return Analysis(

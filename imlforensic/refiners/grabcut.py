@@ -103,8 +103,8 @@ class GrabCutRefiner(Refiner):
         if boxes:
             prompts = [Prompt(boxes=(b,), point=((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), mass=0.0) for b in boxes]
         else:
-            prompts = prompts_from_map(coarse, params.neutral, max_prompts=self.max_prompts)
-        return fuse_candidates(self._groups(rgb, coarse, prompts, params.neutral), coarse, params)
+            prompts = prompts_from_map(coarse, params.prompt_threshold, max_prompts=self.max_prompts)
+        return fuse_candidates(self._groups(rgb, coarse, prompts, params.prompt_threshold), coarse, params)
 
     def from_boxes(self, rgb: np.ndarray, boxes: list[Box], params: FusionParams) -> FusionResult:
         shape = rgb.shape[:2]

@@ -179,7 +179,7 @@ class SamRefiner(Refiner):
         if boxes:
             prompts = [Prompt(boxes=(b,), point=_box_peak(coarse, b), mass=0.0) for b in boxes]
         else:
-            prompts = prompts_from_map(coarse, params.neutral, max_prompts=self.max_prompts)
+            prompts = prompts_from_map(coarse, params.prompt_threshold, max_prompts=self.max_prompts)
         if not prompts:
             return fuse_candidates([], coarse, params)
         self.predictor.set_image(rgb)
