@@ -30,8 +30,10 @@ The tempered region posterior is
     logit P(z_r = 1 | c) = logit(pi) + s(n_r) * mean_{x in r} l(x).
 
 **Candidate masks** (SAM, GrabCut) compete inside a prompt's domain ``D`` (its box and the
-candidates): hypotheses "the edit is candidate m_j" (prior ``pi * q_j``, ``q_j`` the candidates'
-normalised quality weights) and "nothing is edited here" (prior ``1 - pi``); a labelling's
+candidates): hypotheses "the edit is candidate m_j" (prior ``pi_c * q_j``, ``q_j`` the
+candidates' normalised quality weights) and "nothing is edited here" (prior ``1 - pi_c``). A
+prompt is not an arbitrary region: the map already flagged it, so its prior ``pi_c``
+(``candidate_prior``) is the map's own, ``neutral``, not the small ``region_prior``. A labelling's
 evidence is ``w * sum_{x in m_j} l(x)`` with ``w = s(|D|) / |D|`` (the same tempering). The
 posterior probability that ``x`` lies in the edit is ``P_in(x) = sum_j P(m_j) [x in m_j]``;
 pixels outside every domain form one more region, scored with the region formula.
@@ -58,8 +60,9 @@ Defaults (principle first, then one check on the development set, global values 
 ``neutral`` = 0.3, below the usual 0.5 threshold, because detection thresholds are image-level
 operating points (the classical views put 0.5 where only 5 % of authentic photos reach it
 anywhere, while their median authentic pixel sits at 0.05): a pixel at 0.3 is already evidence.
-``region_prior`` = 0.15: edits are small, in an edited image a region is a priori unlikely to
-be part of the edit (public benchmarks' edits cover roughly 5-20 % of the image). Together they
+``region_prior`` = 0.15: edits are small, in an edited image an arbitrary region is a priori
+unlikely to be part of the edit (public benchmarks' edits cover roughly 5-20 % of the image);
+a prompted area (already flagged by the map) gets ``candidate_prior`` = ``neutral``. Together they
 move the mask outline without making masks larger on average on authentic images.
 ``corr_length`` = 1/32 of the short side matches the smoothing of the classical views (a
 Gaussian of sigma = short side / 64, correlated over about two sigma); ``purity`` = 0.85 and
@@ -83,6 +86,7 @@ class FusionParams:
     neutral: float = 0.3
     region_prior: float | None = 0.15  # None: the map's own prior, ``neutral``
     prompt_level: float | None = None  # None: ``neutral``; where prompts are placed (see prompts.py)
+    candidate_prior: float | None = None  # None: ``neutral``; prior of "an edit here" for a prompted area
     corr_length: float = 1.0 / 32.0
     max_samples: float = 4.0
     purity: float = 0.85
@@ -90,7 +94,7 @@ class FusionParams:
     clip: float = 1e-3
 
     def __post_init__(self) -> None:
-        for name in ("neutral", "region_prior", "purity", "prompt_level"):
+        for name in ("neutral", "region_prior", "purity", "prompt_level", "candidate_prior"):
             value = getattr(self, name)
             if value is not None and not 0.0 < value < 1.0:
                 raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}")
@@ -102,6 +106,10 @@ class FusionParams:
     @property
     def prompt_threshold(self) -> float:
         return self.neutral if self.prompt_level is None else self.prompt_level
+
+    @property
+    def prompt_prior(self) -> float:
+        return self.neutral if self.candidate_prior is None else self.candidate_prior
 
     @property
     def prior(self) -> float:
@@ -209,9 +217,9 @@ def candidate_posteriors(group: CandidateGroup, ell: np.ndarray, params: FusionP
     J = len(group.candidates)
     weights = np.ones(J) if group.weights is None else np.clip(np.asarray(group.weights, dtype=np.float64), 1e-3, None)
     weights = weights / weights.sum()
-    log_prior = np.log(params.prior) + np.log(weights)
+    log_prior = np.log(params.prompt_prior) + np.log(weights)
     log_evidence = np.array([w * float(ell[mask].sum()) for mask in group.candidates])
-    scores = np.concatenate([log_prior + log_evidence, [np.log1p(-params.prior)]])
+    scores = np.concatenate([log_prior + log_evidence, [np.log1p(-params.prompt_prior)]])
     scores -= scores.max()
     probs = np.exp(scores)
     probs /= probs.sum()
