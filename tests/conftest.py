@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 from PIL import Image
 from skimage import data
 from typer.testing import CliRunner
+
+# Let tests import their shared helpers (tests/refine_cases.py) as top-level modules.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from imlforensic import __version__
 from imlforensic.cli.evaluate import evaluate
 from imlforensic.cli.models import models_app
 from imlforensic.cli.report import report
+from imlforensic.cli.refine import RefinerOption, SamCheckpoint, refine, refiner_name
 from imlforensic.cli.run import RunOptions, default_out, run_analysis
 from imlforensic.cli.train import train
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
@@ -28,6 +29,7 @@ app.add_typer(models_app, name="models")
 app.command()(evaluate)
 app.command()(train)
 app.command()(report)
+app.command()(refine)
 
 # Options shared by the analysis commands.
 Inputs = Annotated[list[str], typer.Argument(help="Image files, folders, glob patterns, or - to read paths from stdin.", show_default=False)]
@@ -96,20 +98,26 @@ def localize(
     quiet: Quiet = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    refiner: RefinerOption = None,
+    sam_checkpoint: SamCheckpoint = None,
 ) -> None:
     """Outline the edited regions of each image.
 
     Writes, per image, under --out: NAME.heatmap.png (grey probability map, 0..255 = 0..1), NAME.heatmap-color.png, NAME.mask.png (0/255), NAME.overlay.png and NAME.json (verdict, score, input sha256, method and settings).
+
+    With --refiner (sam, superpixel, grabcut, deeplab) these are the refined result, and NAME.coarse-heatmap.png and NAME.coarse-overlay.png hold the method's unrefined one.
 
     [bold]Examples[/bold]
 
       imlforensic localize photo.jpg --out results/
 
       imlforensic localize ~/case42 --recursive --out ~/case42-results --skip-existing
+
+      imlforensic localize photo.jpg --refiner sam
     """
     run_analysis(RunOptions(
         command="localize", inputs=inputs, out=out if out is not None else default_out(), write_maps=True,
-        method=method, refiner=None, threshold=threshold, device=device, json_lines=json_lines,
+        method=method, refiner=refiner_name(refiner, sam_checkpoint), threshold=threshold, device=device, json_lines=json_lines,
         skip_existing=skip_existing, quiet=quiet, recursive=recursive, max_pixels=max_pixels,
     ))
 

@@ -11,7 +11,7 @@ from imlforensic.data.datasets import DatasetError
 from imlforensic.metrics.summary import METRIC_LABELS, Summary
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.evaluation import evaluate_dataset
-from imlforensic.registry import DEFAULT_METHOD, REGISTRY, UnknownModelError
+from imlforensic.registry import DEFAULT_METHOD, REGISTRY, UnknownModelError, WeightsError
 from imlforensic.registry.registry import DEVICE_PATTERN
 
 
@@ -59,7 +59,11 @@ def evaluate(
     except UnknownModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    analyzer = Analyzer(method, device=device, threshold=threshold, refiner=refiner)
+    try:
+        analyzer = Analyzer(method, device=device, threshold=threshold, refiner=refiner)
+    except WeightsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     results = []
     failed = False
     for root in datasets:

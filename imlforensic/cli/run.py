@@ -21,7 +21,7 @@ from imlforensic.io.images import ImageLoadError, load_image, sha256_file
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.batch import BatchResult, InputFailure, one_line, run_batch
 from imlforensic.pipeline.inputs import InputItem, OutputSet, expand_inputs
-from imlforensic.pipeline.records import MAP_KINDS, build_record, read_existing, write_maps, write_record
+from imlforensic.pipeline.records import build_record, map_kinds, read_existing, write_maps, write_record
 from imlforensic.registry import DEFAULT_METHOD, REGISTRY, UnknownModelError, WeightsError
 from imlforensic.registry.registry import DEVICE_PATTERN
 
@@ -75,6 +75,8 @@ def run_analysis(opts: RunOptions) -> None:
         raise usage_error(str(exc)) from None
     if entry.task not in ("detector", "classifier"):
         raise usage_error(f"{opts.method!r} is a {entry.task}, not a detection method")
+    if opts.refiner and REGISTRY.entry(opts.refiner).task != "segmenter":
+        raise usage_error(f"{opts.refiner!r} is a {REGISTRY.entry(opts.refiner).task}, not a refiner (see `imlforensic models list`)")
 
     excluded = [opts.out] if opts.out is not None else []
     expansion = expand_inputs(opts.inputs, recursive=opts.recursive, exclude=excluded)
@@ -85,11 +87,12 @@ def run_analysis(opts: RunOptions) -> None:
     if opts.out is not None and expansion.items:
         check_writable(opts.out)
 
-    analyzer = Analyzer(opts.method, device=opts.device, threshold=opts.threshold, refiner=opts.refiner)
     try:
+        analyzer = Analyzer(opts.method, device=opts.device, threshold=opts.threshold, refiner=opts.refiner)
         provenance = analyzer.provenance() if expansion.items else {}
     except (WeightsError, ImportError, ValueError, RuntimeError) as exc:
-        typer.echo(f"error: cannot load {opts.method!r}: {one_line(exc)}", err=True)
+        what = f"{opts.method!r}" + (f" with refiner {opts.refiner!r}" if opts.refiner else "")
+        typer.echo(f"error: cannot load {what}: {one_line(exc)}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     settings = {
         "command": opts.command,
@@ -97,7 +100,7 @@ def run_analysis(opts: RunOptions) -> None:
         "max_pixels": opts.max_pixels,
         "threshold": analyzer.threshold,
     }
-    kinds = MAP_KINDS if opts.write_maps else ()
+    kinds = map_kinds(analyzer.refiner_name is not None) if opts.write_maps else ()
 
     def job(item: InputItem) -> tuple[dict[str, Any], bool]:
         outputs = OutputSet(opts.out / item.rel) if opts.out is not None else None

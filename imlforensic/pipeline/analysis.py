@@ -14,6 +14,9 @@ import numpy as np
 
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import binarize
+from imlforensic.refiners import resolve_refiner
+from imlforensic.refiners.base import Refiner as BaseRefiner
+from imlforensic.refiners.bayes import FusionParams
 from imlforensic.registry import REGISTRY
 from imlforensic.result import MethodOutput, decide_verdict
 
@@ -47,6 +50,23 @@ class Analysis:
     def flagged_fraction(self) -> float:
         return float(self.mask.mean())
 
+    @property
+    def coarse_mask(self) -> np.ndarray:
+        """The method's own (unrefined) mask, by the same rule as :attr:`mask`."""
+        return consistent_mask(self.output.heatmap, self.threshold, self.verdict)
+
+
+def consistent_mask(heatmap: np.ndarray, threshold: float, verdict: str) -> np.ndarray:
+    """:func:`binarize`, kept empty for an image judged authentic.
+
+    For a method's own map this changes nothing (its score is pooled from the same map, see
+    :mod:`imlforensic.maps`); for a refined map it keeps the promise that the verdict and the
+    overlay never contradict each other.
+    """
+    if verdict == "authentic":
+        return np.zeros(heatmap.shape, dtype=bool)
+    return binarize(heatmap, threshold)
+
 
 def model_card(name: str) -> dict[str, Any]:
     """Provenance of a registered model for the JSON output."""
@@ -67,7 +87,8 @@ class Analyzer:
         self, method: str, device: str = "auto", threshold: float | None = None, refiner: str | None = None
     ) -> None:
         self.method_name = method
-        self.refiner_name = refiner
+        # Aliases (sam, deeplab) become the checkpoint that will run, so outputs record it.
+        self.refiner_name = resolve_refiner(refiner) if refiner else None
         self.device = device
         REGISTRY.entry(method)  # fail early on an unknown name
         self._threshold = None if threshold is None else float(threshold)
@@ -109,14 +130,16 @@ class Analyzer:
         heatmap = output.heatmap
         if self._refiner is not None:
             started = time.perf_counter()
-            heatmap = np.clip(self._refiner.refine(image.rgb, output.heatmap), 0.0, 1.0).astype(np.float32)
+            extra = {"params": FusionParams().for_threshold(self.threshold)} if isinstance(self._refiner, BaseRefiner) else {}
+            heatmap = np.clip(self._refiner.refine(image.rgb, output.heatmap, **extra), 0.0, 1.0).astype(np.float32)
             timings["refine"] = time.perf_counter() - started
+        verdict = decide_verdict(output, self.threshold)
         return Analysis(
             image=image,
             output=output,
             heatmap=heatmap,
-            mask=binarize(heatmap, self.threshold),
-            verdict=decide_verdict(output, self.threshold),
+            mask=consistent_mask(heatmap, self.threshold, verdict),
+            verdict=verdict,
             threshold=self.threshold,
             refined=self._refiner is not None,
             timings=timings,

@@ -27,6 +27,8 @@ OUTPUT_KINDS = {
     "heatmap_color": ".heatmap-color.png",
     "mask": ".mask.png",
     "overlay": ".overlay.png",
+    "coarse_heatmap": ".coarse-heatmap.png",  # with a refiner: the method's unrefined map
+    "coarse_overlay": ".coarse-overlay.png",
     "json": ".json",
 }
 

@@ -27,6 +27,8 @@ from imlforensic.pipeline.inputs import OutputSet
 
 SCHEMA = "imlforensic.result/1"
 MAP_KINDS = ("heatmap", "heatmap_color", "mask", "overlay")
+COARSE_KINDS = ("coarse_heatmap", "coarse_overlay")
+"""Written as well when a refiner ran: the method's unrefined map and overlay."""
 
 
 def build_record(analysis: Analysis, provenance: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -50,19 +52,26 @@ def build_record(analysis: Analysis, provenance: dict[str, Any], settings: dict[
 
 
 def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
-    """Write the four PNGs (atomically); return their file names by kind."""
+    """Write the four PNGs (and the two coarse ones when refined), atomically; return file names by kind."""
     images = {
         "heatmap": heatmap_to_grey(analysis.heatmap),
         "heatmap_color": heatmap_to_colour(analysis.heatmap),
         "mask": mask_to_grey(analysis.mask),
         "overlay": render_overlay(analysis.image.rgb, analysis.mask),
     }
+    if analysis.refined:
+        images["coarse_heatmap"] = heatmap_to_grey(analysis.output.heatmap)
+        images["coarse_overlay"] = render_overlay(analysis.image.rgb, analysis.coarse_mask)
     written = {}
-    for kind in MAP_KINDS:
+    for kind in map_kinds(analysis.refined):
         path = outputs.path(kind)
         atomic_write_bytes(path, encode_png(images[kind]))
         written[kind] = path.name
     return written
+
+
+def map_kinds(refined: bool) -> tuple[str, ...]:
+    return MAP_KINDS + COARSE_KINDS if refined else MAP_KINDS
 
 
 def write_record(record: dict[str, Any], outputs: OutputSet) -> Path:

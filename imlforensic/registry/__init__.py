@@ -4,7 +4,7 @@ Registering an entry imports nothing heavy; see :mod:`imlforensic.registry.regis
 """
 
 from imlforensic.registry.registry import ModelEntry, Registry, UnknownModelError, resolve_device
-from imlforensic.registry.weights import BundledFile, DownloadedFile, PackageFile, WeightsError
+from imlforensic.registry.weights import BundledFile, DownloadedFile, LocalFile, PackageFile, WeightsError
 
 REGISTRY = Registry()
 
@@ -58,6 +58,11 @@ REGISTRY.register(ModelEntry(
 
 DEFAULT_METHOD = "mvcam"
 
+# Segmentation refiners (issue 4): superpixel, grabcut, sam*, deeplab*; see imlforensic/refiners/.
+from imlforensic.refiners.entries import register_segmenters  # noqa: E402
+
+register_segmenters(REGISTRY)
+
 __all__ = [
     "REGISTRY",
     "DEFAULT_METHOD",
@@ -67,6 +72,7 @@ __all__ = [
     "resolve_device",
     "BundledFile",
     "DownloadedFile",
+    "LocalFile",
     "PackageFile",
     "WeightsError",
 ]

