@@ -9,7 +9,7 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, LocalFile,
 REGISTRY = Registry()
 
 # sha256 of weights/mvcam-lite0.safetensors, produced by scripts/train_default.py --install
-MVCAM_SHA256 = "0" * 64
+MVCAM_SHA256 = "a118c50369376acc7b92a2aef4896437d54fa0fabb691a153be448a3c319156c"
 
 _PAPER_WCBNET = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 
@@ -45,7 +45,7 @@ REGISTRY.register(ModelEntry(
     name="mvcam",
     task="detector",
     version="1.0",
-    summary="Weakly supervised localizer: multi-view (RGB + signed error levels), multi-resolution CAMs "
+    summary="Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution CAMs "
             "fused with attention; trained from image-level labels (EfficientNet-Lite0)",
     builder="imlforensic.models.localizer:build",
     weights=BundledFile("mvcam-lite0.safetensors", sha256=MVCAM_SHA256),
