@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from imlforensic.data.datasets import load_dataset
+from imlforensic.data.splits import load_split
 from imlforensic.io.images import ImageLoadError, load_image
 from imlforensic.metrics.pixel import iou
 from imlforensic.metrics.summary import METRIC_LABELS, ImageRecord, score_image, summarize
@@ -72,7 +72,7 @@ def refine_benchmark(args: argparse.Namespace, refiners: list[str], params: Fusi
     results: dict = {}
     rows = []
     for root in args.datasets:
-        samples = load_dataset(root)
+        samples = load_split(str(root))
         if args.limit:
             samples = samples[: args.limit]
         records: dict[str, list[ImageRecord]] = {"coarse": []} | {name: [] for name in refiners}
@@ -128,7 +128,7 @@ def box_benchmark(args: argparse.Namespace, names: list[str]) -> dict:
     models = {name: REGISTRY.load(resolve_refiner(name), "cpu") for name in names}
     results: dict = {}
     for root in args.datasets:
-        samples = [s for s in load_dataset(root) if s.label == "manipulated" and s.mask is not None]
+        samples = [s for s in load_split(str(root)) if s.label == "manipulated" and s.mask is not None]
         if args.limit:
             samples = samples[: args.limit]
         ious: dict[str, list[float]] = {name: [] for name in names} | {"box": []}
@@ -183,7 +183,7 @@ def timing(photo: Path, refiners: list[str], repeats: int = 3) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("datasets", nargs="*", type=Path, help="dataset folders (labels.csv layout)")
+    parser.add_argument("datasets", nargs="*", help="dataset folders (labels.csv layout); FOLDER@val for its held-out half")
     parser.add_argument("--method", default="classical", help="method giving the coarse map")
     parser.add_argument("--refiners", default="superpixel,superpixel-fz,grabcut,sam", help="comma-separated refiners")
     parser.add_argument("--box-to-mask", default="", help="comma-separated refiners for the box-to-mask benchmark")

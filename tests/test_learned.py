@@ -149,6 +149,7 @@ def test_default_falls_back_to_classical_without_weights(tmp_path, runner, photo
 
     entry = REGISTRY.entry("mvcam")
     monkeypatch.setitem(REGISTRY._entries, "mvcam", dataclasses.replace(entry, weights=BundledFile("absent.safetensors")))
+    REGISTRY.clear()  # a model built by an earlier test would otherwise be reused
     image = save(photos["coffee"], tmp_path / "c.jpg", quality=90)
     result = runner.invoke(app, ["detect", str(image), "--json"])
     assert result.exit_code == 0
@@ -156,3 +157,17 @@ def test_default_falls_back_to_classical_without_weights(tmp_path, runner, photo
     assert json.loads(result.stdout)["method"]["name"] == "classical"
     result = runner.invoke(app, ["detect", str(image), "--method", "mvcam"])
     assert result.exit_code == 1 and "weights for 'mvcam' are not installed" in result.stderr
+
+
+def test_default_method_fuses_the_network_map_with_the_sel_view(tmp_path, photos):
+    from imlforensic.io.images import load_image
+    from imlforensic.maps import pool_score
+    from imlforensic.registry import REGISTRY
+
+    image = load_image(save(cv2.resize(photos["coffee"], (256, 192)), tmp_path / "c.jpg", quality=85))
+    fused = REGISTRY.load("mvcam", "cpu").analyse(image)
+    network = REGISTRY.load("mvcam-net", "cpu").analyse(image).heatmap
+    sel = REGISTRY.load("sel", "cpu").analyse(image).heatmap
+    np.testing.assert_allclose(fused.views["network"], network, atol=1e-5)
+    np.testing.assert_allclose(fused.heatmap, 1 - (1 - network) * (1 - sel), atol=1e-5)
+    assert fused.heatmap.shape == (192, 256) and fused.score == pytest.approx(pool_score(fused.heatmap))

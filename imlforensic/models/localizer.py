@@ -5,8 +5,17 @@ traces do not survive resizing the image; views with ``input_scale`` > 1 are loc
 computed before any averaging). Views up to ``tile`` x ``tile`` go through in one pass; larger ones
 are cut into overlapping tiles whose origins are multiples of 32 (so the JPEG 8x8 grid and the
 network's stride line up the same way in every tile), and the tiles' logit maps are blended
-with weights that fall off towards tile borders. The views (RGB + signed error levels) are
-computed once on the whole image before tiling.
+with weights that fall off towards tile borders. The views are computed once on the whole image
+before tiling.
+
+With ``fuse_sel`` (the ``mvcam`` entry) the network's probability map is combined with the
+calibrated signed-error-level map of the classical ``sel`` view by a noisy-OR,
+``1 - (1 - p_net) (1 - p_sel)``: a pixel is edited if either source is confident, as in the
+classical combination. The network reads JPEG-ghost *statistics* at half resolution and its class
+activation maps are coarse (stride 8 to 32); the error-level view keeps the full-resolution
+outline of a region with another compression history. The fusion raised every metric on the
+held-out development data (docs/BENCHMARKS.md, "Learned localizer"); ``mvcam-net`` is the
+network's map alone.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from imlforensic.models.checkpoint import load_model
 from imlforensic.models.inputs import build_views
 from imlforensic.models.network import MultiViewCAMNet
 from imlforensic.result import MethodOutput
+from imlforensic.views.classical import ClassicalMethod
 
 STRIDE = 32  # the network's coarsest stride
 
@@ -68,6 +78,7 @@ class LearnedLocalizer:
     tile: int = 1024
     overlap: int = 128
     default_threshold: float = 0.5  # chosen on synthetic edits (training.threshold), kept in the checkpoint
+    fuse_sel: bool = False  # noisy-OR with the calibrated signed-error-level map (module docstring)
 
     @torch.inference_mode()
     def logit_map(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> np.ndarray:
@@ -103,11 +114,18 @@ class LearnedLocalizer:
         return full[0, 0, :h, :w].float().cpu().numpy()
 
     def analyse(self, image: LoadedImage) -> MethodOutput:
-        heatmap = 1.0 / (1.0 + np.exp(-self.logit_map(image.rgb, image.luma_table)))
-        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap))
+        network = (1.0 / (1.0 + np.exp(-self.logit_map(image.rgb, image.luma_table)))).astype(np.float32)
+        if not self.fuse_sel:
+            return MethodOutput(heatmap=network, score=pool_score(network))
+        sel = ClassicalMethod("sel").analyse(image).heatmap
+        heatmap = 1.0 - (1.0 - network) * (1.0 - sel)
+        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views={"network": network, "sel": sel})
 
 
 def build(entry, weights_path: Path, device: str) -> LearnedLocalizer:  # registry builder
     model, metadata = load_model(weights_path, device=device)
     threshold = float(metadata.get("threshold", {}).get("threshold", entry.default_threshold))
-    return LearnedLocalizer(model=model.to(memory_format=torch.channels_last), device=device, default_threshold=threshold)
+    return LearnedLocalizer(
+        model=model.to(memory_format=torch.channels_last), device=device, default_threshold=threshold,
+        fuse_sel=bool(entry.extra.get("fuse_sel", False)),
+    )

@@ -62,7 +62,7 @@ METHOD_NOTES: dict[str, MethodNote] = {
     "classical": MethodNote(
         title="classical: signed error levels and noise residuals combined",
         text=(
-            "The default method runs the two classical views described below, sel and noise, each calibrated to a "
+            "This method runs the two classical views described below, sel and noise, each calibrated to a "
             "probability map, and keeps the larger of the two at every pixel. A view that carries no signal on some "
             "material (noise after heavy JPEG compression, for example) therefore cannot dilute the other. The image "
             "score is pooled from this map. It is an image-statistics method without learned weights: it finds regions "
@@ -71,6 +71,31 @@ METHOD_NOTES: dict[str, MethodNote] = {
         ),
         references=("wcbnet", "farid", "mahdian"),
         includes=("sel", "noise"),
+    ),
+    "mvcam": MethodNote(
+        title="mvcam: weakly supervised multi-view localizer, fused with signed error levels",
+        text=(
+            "The default method. It combines, by a noisy-OR (a pixel is flagged when either is confident), the map of "
+            "the learned network described next (mvcam-net) and the map of the classical sel view described below. "
+            "The network's activation maps are coarse; the error-level view keeps the full-resolution outline of a "
+            "region with another compression history. The image score is pooled from the combined map."
+        ),
+        references=("wang2024", "wcbnet"),
+        includes=("mvcam-net", "sel"),
+    ),
+    "mvcam-net": MethodNote(
+        title="mvcam-net: the learned multi-view, multi-resolution localizer",
+        text=(
+            "Follows Wang and Abhayaratne (2024). An EfficientNet-Lite0 classifier (ImageNet initialisation) reads "
+            "three forensic views of the image: JPEG-ghost statistics of the signed error levels at nine qualities "
+            "(the input view of WCBnet), a noise-residual anomaly and per-block double-quantisation evidence. It was "
+            "trained with image-level labels only (edited or not; real images and synthetic edits), never with pixel "
+            "masks. Class activation maps of three stages (strides 8, 16 and 32 pixels) are fused with attention "
+            "over the stages into the map, and the image score is pooled from it, so score and map agree. The map "
+            "shows where the evidence for the decision lies; its boundaries are approximate and it tends to spread "
+            "beyond the edited region. Large images are analysed in overlapping tiles at full resolution."
+        ),
+        references=("wang2024", "wcbnet"),
     ),
     "sel": MethodNote(
         title="sel: signed error levels (JPEG recompression consistency)",
