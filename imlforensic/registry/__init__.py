@@ -41,33 +41,32 @@ REGISTRY.register(ModelEntry(
     extra={"view": "classical"},
 ))
 
-_MVCAM_PAPER = ("Wang & Abhayaratne, Weakly-supervised localization of manipulated image regions using "
-                "multi-resolution learned features, BMVC-W 2024; WCBnet, MMSP 2023")
-REGISTRY.register(ModelEntry(
-    name="mvcam",
-    task="detector",
-    version="1.1",
-    summary="Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution CAMs "
-            "fused with attention, trained from image-level labels (EfficientNet-Lite0); map fused with the sel view",
-    builder="imlforensic.models.localizer:build",
-    weights=BundledFile("mvcam-lite0.safetensors", sha256=MVCAM_SHA256),
-    uses_torch=True,
-    requires=("timm",),
-    reference=_MVCAM_PAPER,
-    fallback="classical",
-    extra={"fuse_sel": True},
+def _mvcam_entry(name: str, version: str, summary: str, fuse_sel: bool) -> ModelEntry:
+    """The shipped learned localizer (both entries load the same weights)."""
+    return ModelEntry(
+        name=name,
+        task="detector",
+        version=version,
+        summary=summary,
+        builder="imlforensic.models.localizer:build",
+        weights=BundledFile("mvcam-lite0.safetensors", sha256=MVCAM_SHA256),
+        uses_torch=True,
+        requires=("timm",),
+        reference="Wang & Abhayaratne, Weakly-supervised localization of manipulated image regions using "
+                  "multi-resolution learned features, BMVC-W 2024; WCBnet, MMSP 2023",
+        fallback="classical",
+        extra={"fuse_sel": fuse_sel},
+    )
+
+
+REGISTRY.register(_mvcam_entry(
+    "mvcam", "1.1",
+    "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
+    "CAMs fused with attention, trained from image-level labels (EfficientNet-Lite0); map fused with the sel view",
+    fuse_sel=True,
 ))
-REGISTRY.register(ModelEntry(
-    name="mvcam-net",
-    task="detector",
-    version="1.0",
-    summary="The mvcam network's map alone, without the sel view (for comparison)",
-    builder="imlforensic.models.localizer:build",
-    weights=BundledFile("mvcam-lite0.safetensors", sha256=MVCAM_SHA256),
-    uses_torch=True,
-    requires=("timm",),
-    reference=_MVCAM_PAPER,
-    fallback="classical",
+REGISTRY.register(_mvcam_entry(
+    "mvcam-net", "1.0", "The mvcam network's map alone, without the sel view (for comparison)", fuse_sel=False,
 ))
 
 DEFAULT_METHOD = "mvcam"
