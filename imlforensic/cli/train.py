@@ -17,7 +17,7 @@ def train(
     synthesize_from: Annotated[Optional[list[Path]], typer.Option("--synthesize-from", help="Folders of authentic photos to make synthetic edits from (repeatable).", show_default=False)] = None,
     val: Annotated[Optional[list[str]], typer.Option("--val", help="Validation datasets (repeatable), e.g. data/casia1@val; their masks are used for metrics only.", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for last.safetensors, its resume state and log.jsonl.")] = Path("runs/localizer"),
-    preset: Annotated[str, typer.Option(help="cpu (about 50 min on 2 cores), gpu, or tiny (a smoke test).")] = "cpu",
+    preset: Annotated[str, typer.Option(help="cpu (about 15-20 min on 2 cores), gpu, or tiny (a smoke test).")] = "cpu",
     steps: Annotated[Optional[int], typer.Option(help="Override the preset's number of steps.", show_default=False)] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Override the preset's batch size.", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Random seed (data order, synthesis, initialisation).")] = 0,
