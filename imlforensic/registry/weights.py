@@ -75,11 +75,15 @@ class BundledFile:
     sha256: str | None = None
 
     def locate(self) -> Path | None:
+        candidates = []
         try:
-            candidate = Path(str(resources.files("imlforensic.weights").joinpath(self.filename)))
+            candidates.append(Path(str(resources.files("imlforensic.weights").joinpath(self.filename))))
         except ModuleNotFoundError:
-            return None
-        return candidate if candidate.is_file() else None
+            pass
+        # Running from a source checkout (``python -m imlforensic`` or the tests in the repository
+        # root) imports the ``imlforensic/`` folder itself, where ``weights/`` is its sibling.
+        candidates.append(Path(__file__).resolve().parents[2] / "weights" / self.filename)
+        return next((c for c in candidates if c.is_file()), None)
 
     def state(self) -> WeightsState:
         return "ready" if self.locate() else "missing"
