@@ -477,7 +477,7 @@ def reading_guide(thresholds: str, refined: bool, has_classes: bool) -> list[tup
         ("Threshold", [
             f"Threshold used in this report: {thresholds}. Lowering the threshold finds more edits and raises more "
             "false alarms; raising it does the reverse. The mask and the overlay use the same threshold as the "
-            "verdict. For methods whose score is read from their map, as the classical ones (sel, noise, classical) "
+            "verdict. For methods whose score is read from their map, as all built-in ones (mvcam, mvcam-net, sel, noise, classical) "
             "do, the two always agree: an image judged authentic has an empty mask, one judged manipulated has at "
             "least one flagged region. For the classical methods the default of 0.5 is calibrated so that about one "
             "authentic photograph in twenty shows a flagged region.",
