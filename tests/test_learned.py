@@ -171,4 +171,3 @@ def test_default_method_fuses_the_network_map_with_the_sel_view(tmp_path, photos
     np.testing.assert_allclose(fused.views["network"], network, atol=1e-5)
     np.testing.assert_allclose(fused.heatmap, 1 - (1 - network) * (1 - sel), atol=1e-5)
     assert fused.heatmap.shape == (192, 256) and fused.score == pytest.approx(pool_score(fused.heatmap))
-
