@@ -10,7 +10,14 @@ What it does, fixed here so the result can be reproduced:
   ``dev/casia1@val`` (242 images), is never trained on and is where validation metrics and
   every reported number come from, with ``dev/casia2_samples``.
 * **synthetic edits** made on the fly from the authentic photos in ``photos/`` (BSDS500,
-  Dogs vs Cats, hymenoptera), half of each batch (imlforensic.training.synth).
+  Dogs vs Cats, hymenoptera), half of each batch (imlforensic.training.synth), and from
+  large camera photos at their native resolution: the 15 ``backgrounds/*_by_*.jpg`` photos of
+  Debian's ``lomiri-wallpapers-16.04`` and 7 photo wallpapers of ``plasma-workspace-wallpapers``
+  (free licences), cut into 1024 x 768 tiles, each listed 3 times (429 entries, about 18 % of the
+  synthetic samples). Without them the network had seen few large, smooth or background-blurred
+  pictures and flagged most such authentic photos (docs/BENCHMARKS.md). ``mate-backgrounds``'
+  nature photos are kept out, as a held-out check. ``--wallpapers DIR`` prepares them there
+  (``apt-get download`` + ``dpkg -x``; needs the Debian archive).
 * **pixel masks** are read for validation metrics only, never as a training target.
 * **threshold**: chosen on 240 fixed synthetic samples from the same photos (imlforensic.training.
   threshold: best mean pixel F1 on edited samples with at most 2 % false alarms on untouched
@@ -30,8 +37,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
+
+from PIL import Image
 
 from imlforensic.models.checkpoint import load_model, save_checkpoint
 from imlforensic.registry.weights import file_sha256
@@ -39,6 +49,36 @@ from imlforensic.training.threshold import choose_threshold
 from imlforensic.training.trainer import PRESETS, list_photos, train
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "mvcam-lite0.safetensors"
+PLASMA_PHOTOS = ("Autumn", "BytheWater", "DarkestHour", "EveningGlow", "FallenLeaf", "OneStandsOut", "Path")
+TILE = (1024, 768)
+REPEAT = 3
+
+
+def wallpaper_tiles(work: Path) -> Path:
+    """Native-resolution 1024 x 768 tiles (lossless PNG) of the Debian wallpaper photos, in work/tiles."""
+    tiles = work / "tiles"
+    if tiles.is_dir() and any(tiles.iterdir()):
+        return tiles
+    debs = work / "deb"
+    debs.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["apt-get", "download", "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers"], cwd=debs, check=True)
+    for deb in sorted(debs.glob("*.deb")):
+        subprocess.run(["dpkg", "-x", str(deb), str(work / "x")], check=True)
+    share = work / "x" / "usr" / "share"
+    sources = sorted((share / "backgrounds").glob("*_by_*.jpg"))
+    sources += [share / "wallpapers" / name / "contents" / "images" / "1920x1080.jpg" for name in PLASMA_PHOTOS]
+    tiles.mkdir()
+    for source in sources:
+        stem = source.stem if "_by_" in source.name else f"plasma_{source.parts[-4]}"
+        with Image.open(source) as image:
+            rgb = image.convert("RGB")
+        width, height = rgb.size
+        for y in range(0, height - TILE[1] + 1, TILE[1]):
+            for x in range(0, width - TILE[0] + 1, TILE[0]):
+                tile = rgb.crop((x, y, x + TILE[0], y + TILE[1]))
+                for copy in range(REPEAT):
+                    tile.save(tiles / f"{stem}_{y}_{x}_r{copy}.png")
+    return tiles
 
 
 def main() -> None:
@@ -48,6 +88,8 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--wallpapers", type=Path, default=Path("runs/wallpapers"),
+                        help="where to download and tile the Debian wallpaper photos")
     parser.add_argument("--install", action="store_true", help="copy the result to weights/ and print its sha256")
     args = parser.parse_args()
 
@@ -55,7 +97,7 @@ def main() -> None:
     checkpoint = train(
         PRESETS[args.preset],
         datasets=[f"{args.data}/dev/casia1@train"],
-        photo_folders=[args.data / "photos"],
+        photo_folders=[args.data / "photos", wallpaper_tiles(args.wallpapers)],
         val_datasets=[f"{args.data}/dev/casia1@val"],
         out_dir=args.out,
         device=args.device,

@@ -9,7 +9,7 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, LocalFile,
 REGISTRY = Registry()
 
 # sha256 of weights/mvcam-lite0.safetensors, produced by scripts/train_default.py --install
-MVCAM_SHA256 = "a118c50369376acc7b92a2aef4896437d54fa0fabb691a153be448a3c319156c"
+MVCAM_SHA256 = "2408689a71a8a1acc088a53317160d1d78119ca73716a7fdf4665480585a9411"
 
 _PAPER_WCBNET = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 
