@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# False positives on authentic high-resolution photographs the models never saw: the photographic
-# wallpapers of three Debian packages (free licences; see ../shared/data/README.md).
+# False positives on authentic high-resolution photographs: the photographic wallpapers of three
+# Debian packages (free licences; see ../shared/data/README.md). Since the second shipped model,
+# the lomiri and plasma photos are among its synthetic training sources (scripts/train_default.py);
+# only the 12 mate-backgrounds nature photos (capitalised names) are held out from it.
 #
 #   bash benchmarks/authentic_wallpapers.sh [WORKDIR] [METHOD...]
 #
