@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--setting", action="append", default=[], help="comma-separated key=value fusion overrides")
     args = parser.parse_args()
     method = REGISTRY.load(args.method, "cpu")
-    threshold = REGISTRY.entry(args.method).default_threshold
+    threshold = float(getattr(method, "default_threshold", REGISTRY.entry(args.method).default_threshold))
     cases = []
     for root in args.datasets:
         for sample in load_dataset(root):
@@ -45,7 +45,7 @@ def main() -> None:
     models = {r: REGISTRY.load(resolve_refiner(r, quiet=True), "cpu") for r in args.refiners.split(",")}
     for setting in args.setting or [""]:
         overrides = {k: float(v) for k, v in (kv.split("=") for kv in setting.split(",") if kv)}
-        params = FusionParams().with_overrides(**overrides)
+        params = FusionParams().with_overrides(**overrides).for_threshold(threshold)
         scores: dict[str, list] = {"coarse": []} | {r: [] for r in models}
         alarms: dict[str, list] = {k: [] for k in scores}
         for label, rgb, coarse, gt in cases:
