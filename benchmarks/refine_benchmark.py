@@ -67,8 +67,7 @@ def _table(rows: list[tuple[str, str, dict]]) -> str:
 
 def refine_benchmark(args: argparse.Namespace, refiners: list[str], params: FusionParams) -> dict:
     method = REGISTRY.load(args.method, "cpu")
-    # the loaded model's own threshold (a learned checkpoint carries one), as the pipeline uses
-    threshold = float(getattr(method, "default_threshold", REGISTRY.entry(args.method).default_threshold))
+    threshold = REGISTRY.default_threshold(args.method, method)
     params = params.for_threshold(threshold)  # as `localize --refiner` does
     models = {name: REGISTRY.load(resolve_refiner(name), "cpu") for name in refiners}
     results: dict = {}

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--setting", action="append", default=[], help="comma-separated key=value fusion overrides")
     args = parser.parse_args()
     method = REGISTRY.load(args.method, "cpu")
-    threshold = float(getattr(method, "default_threshold", REGISTRY.entry(args.method).default_threshold))
+    threshold = REGISTRY.default_threshold(args.method, method)
     cases = []
     for root in args.datasets:
         for sample in load_dataset(root):

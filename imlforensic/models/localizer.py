@@ -34,7 +34,7 @@ from imlforensic.models.checkpoint import load_model
 from imlforensic.models.inputs import build_views
 from imlforensic.models.network import MultiViewCAMNet
 from imlforensic.result import MethodOutput
-from imlforensic.views.classical import ClassicalMethod
+from imlforensic.views.classical import calibrate, raw_anomaly
 
 STRIDE = 32  # the network's coarsest stride
 
@@ -117,7 +117,7 @@ class LearnedLocalizer:
         network = (1.0 / (1.0 + np.exp(-self.logit_map(image.rgb, image.luma_table)))).astype(np.float32)
         if not self.fuse_sel:
             return MethodOutput(heatmap=network, score=pool_score(network))
-        sel = ClassicalMethod("sel").analyse(image).heatmap
+        sel = calibrate(raw_anomaly(image.rgb, "sel"), "sel")
         heatmap = 1.0 - (1.0 - network) * (1.0 - sel)
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views={"network": network, "sel": sel})
 

@@ -100,9 +100,7 @@ class Analyzer:
         """The threshold given, else the loaded method's own default, else its registry entry's."""
         if self._threshold is not None:
             return self._threshold
-        if self._method is not None and hasattr(self._method, "default_threshold"):
-            return float(self._method.default_threshold)
-        return REGISTRY.entry(self.method_name).default_threshold
+        return REGISTRY.default_threshold(self.method_name, self._method)
 
     def _load(self) -> None:
         if self._method is None:

@@ -145,6 +145,13 @@ class Registry:
                 self._loaded[key] = _import_builder(entry.builder)(entry, weights, resolved)
             return self._loaded[key]
 
+    def default_threshold(self, name: str, model: Any = None) -> float:
+        """The threshold a method decides at: the loaded model's own (a learned checkpoint carries
+        the one chosen in training), else its registry entry's."""
+        if model is not None and hasattr(model, "default_threshold"):
+            return float(model.default_threshold)
+        return self.entry(name).default_threshold
+
     def _verify_once(self, name: str, path: Path) -> None:
         expected = self.entry(name).weights.sha256  # type: ignore[union-attr]
         if name in self._weights_sha:
