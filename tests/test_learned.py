@@ -14,7 +14,7 @@ from conftest import save
 from imlforensic.data.splits import in_training_part, load_split, parse_spec
 from imlforensic.models.checkpoint import CheckpointError, load_model, read_metadata, save_checkpoint
 from imlforensic.models.localizer import LearnedLocalizer, tile_origins
-from imlforensic.models.network import MultiViewCAMNet, NetworkConfig
+from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet, NetworkConfig
 from imlforensic.training import synth
 from imlforensic.training.trainer import PRESETS, train
 
@@ -69,6 +69,51 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, tiny_model):
     (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
         load_model(tmp_path / "bad.safetensors")
+
+
+def test_block_maps_fuse_as_a_product_of_experts(tiny_model):
+    x = torch.randn(2, 6, 64, 96)
+    with torch.no_grad():
+        out = tiny_model(x)
+        features = tiny_model.encoder(x)
+        blocks = [head(f) for head, f in zip(tiny_model.cam_heads, features)]
+    assert [f.shape[-1] for f in features] == [24, 12, 6]  # strides 4, 8, 16
+    # only the stages that feed a block are computed: stride 16 is the fifth of lite0's seven
+    assert len(tiny_model.encoder.blocks) == 5
+    expected = torch.stack([torch.nn.functional.interpolate(b, size=(16, 24), mode="bilinear") for b in blocks]).mean(0)
+    torch.testing.assert_close(out["logit_map"], expected)
+    weights = out["block_weights"]
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+    upsampled = [torch.nn.functional.interpolate(b, size=(16, 24), mode="bilinear") for b in blocks]
+    torch.testing.assert_close(out["attention_map"], sum(weights[:, i, None, None, None] * u for i, u in enumerate(upsampled)))
+
+
+def test_ensemble_averages_its_members_and_round_trips(tmp_path):
+    torch.manual_seed(1)
+    members = [MultiViewCAMNet(TINY, imagenet_init=False).eval() for _ in range(2)]
+    ensemble = CAMEnsemble(members).eval()
+    x = torch.randn(1, 6, 64, 96)
+    with torch.no_grad():
+        maps = [m(x)["logit_map"] for m in members]
+        torch.testing.assert_close(ensemble(x)["logit_map"], (maps[0] + maps[1]) / 2)
+        assert not torch.equal(maps[0], maps[1])
+    path = tmp_path / "ensemble.safetensors"
+    save_checkpoint(path, ensemble, {"note": "two"})
+    loaded, metadata = load_model(path)
+    assert isinstance(loaded, CAMEnsemble) and len(loaded.members) == 2 and metadata["members"] == 2
+    with torch.no_grad():
+        assert torch.equal(loaded(x)["logit_map"], ensemble(x)["logit_map"])
+    with pytest.raises(ValueError, match="same configuration"):
+        CAMEnsemble([members[0], MultiViewCAMNet(dataclasses.replace(TINY, head_width=8), imagenet_init=False)])
+
+
+def test_flip_averaging_makes_the_map_mirror_equivariant(tiny_model):
+    views = torch.randn(1, 6, 64, 96)  # width a multiple of 32: no padding, so the mirror is exact
+    mirrored = torch.flip(views, dims=[3])
+    with_flip = LearnedLocalizer(tiny_model, "cpu", flip=True)
+    np.testing.assert_allclose(with_flip._run(mirrored), with_flip._run(views)[:, ::-1], atol=1e-5)
+    without = LearnedLocalizer(tiny_model, "cpu", flip=False)
+    assert np.abs(without._run(mirrored) - without._run(views)[:, ::-1]).max() > 1e-3
 
 
 @pytest.mark.parametrize("kind", synth.KINDS)
@@ -138,7 +183,7 @@ def test_cli_uses_the_shipped_weights_by_default(tmp_path, runner, photos):
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["method"]["name"] == "mvcam" and record["method"]["weights_sha256"] == entry.weights.sha256
-    assert record["threshold"] == pytest.approx(read_metadata(weights)["threshold"]["threshold"])
+    assert record["threshold"] == pytest.approx(read_metadata(weights)["thresholds"]["sel"]["threshold"])
     heatmap = cv2.imread(str(tmp_path / "o" / "c.heatmap.png"), cv2.IMREAD_GRAYSCALE)
     assert heatmap.shape == (224, 320)
 
@@ -159,7 +204,7 @@ def test_default_falls_back_to_classical_without_weights(tmp_path, runner, photo
     assert result.exit_code == 1 and "weights for 'mvcam' are not installed" in result.stderr
 
 
-def test_default_method_fuses_the_network_map_with_the_sel_view(tmp_path, photos):
+def test_default_method_adds_the_sel_evidence_to_the_network_map(tmp_path, photos):
     from imlforensic.io.images import load_image
     from imlforensic.maps import pool_score
     from imlforensic.registry import REGISTRY
@@ -169,5 +214,17 @@ def test_default_method_fuses_the_network_map_with_the_sel_view(tmp_path, photos
     network = REGISTRY.load("mvcam-net", "cpu").analyse(image).heatmap
     sel = REGISTRY.load("sel", "cpu").analyse(image).heatmap
     np.testing.assert_allclose(fused.views["network"], network, atol=1e-5)
-    np.testing.assert_allclose(fused.heatmap, 1 - (1 - network) * (1 - sel), atol=1e-5)
+    np.testing.assert_allclose(fused.views["sel"], sel, atol=1e-6)
+
+    def logit(p):
+        p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))
+
+    # log-odds add up; the sel view's evidence is zero where its calibrated map reads sigmoid(-3)
+    expected = 1 / (1 + np.exp(-(logit(network) + logit(sel) + 3.0)))
+    inside = (network > 1e-4) & (network < 1 - 1e-4) & (sel > 1e-4) & (sel < 1 - 1e-4)
+    np.testing.assert_allclose(fused.heatmap[inside], expected[inside], atol=2e-3)
     assert fused.heatmap.shape == (192, 256) and fused.score == pytest.approx(pool_score(fused.heatmap))
+    thresholds = read_metadata(REGISTRY.weights_path("mvcam"))["thresholds"]
+    assert REGISTRY.load("mvcam", "cpu").default_threshold == thresholds["sel"]["threshold"]
+    assert REGISTRY.load("mvcam-net", "cpu").default_threshold == thresholds["network"]["threshold"]

@@ -27,14 +27,15 @@ def train(
 ) -> None:
     """Train the multi-view CAM localizer with image-level labels (no pixel masks).
 
-    Synthetic edits (splice, copy-move, removal, retouch, region-wise double JPEG, then a shared resize/JPEG chain) are mixed with the labelled images. The result, OUT/last.safetensors, can be used with --method by registering it, or copied to weights/ to become the shipped model (see scripts/train_default.py).
+    Synthetic edits (splice, copy-move, removal, retouch, region-wise double JPEG, then a shared resize/JPEG chain) are mixed with the labelled images. With --synthesize-from, the decision thresholds (for the map fused with the sel view, and for the network alone) are then chosen on 240 synthetic samples and stored in the checkpoint. The result, OUT/last.safetensors, can be used with --method by registering it, or copied to weights/ to become the shipped model (see scripts/train_default.py).
 
     [bold]Example[/bold]
 
       imlforensic train data/casia1@train --synthesize-from photos/ --val data/casia1@val --out runs/a
     """
     from imlforensic.registry import resolve_device
-    from imlforensic.training.trainer import PRESETS, train as run_training
+    from imlforensic.training.threshold import store_thresholds
+    from imlforensic.training.trainer import PRESETS, list_photos, train as run_training
 
     if preset not in PRESETS:
         typer.echo(f"error: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", err=True)
@@ -55,6 +56,10 @@ def train(
         resolved = resolve_device(device)
         checkpoint = run_training(config, list(datasets or []), list(synthesize_from or []), list(val or []), out,
                                   device=resolved, resume=resume, show_progress=not quiet)
+        if synthesize_from:
+            chosen = store_thresholds(checkpoint, list_photos(list(synthesize_from)), size=config.size)
+            typer.echo("thresholds (chosen on synthetic edits): "
+                       + ", ".join(f"{key} {value['threshold']:.2f}" for key, value in chosen.items()))
     except (DatasetError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

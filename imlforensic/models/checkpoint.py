@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from imlforensic.models.network import MultiViewCAMNet, NetworkConfig
+from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet, NetworkConfig
 
 FORMAT = "imlforensic.multiview-cam/1"
 
@@ -38,11 +38,14 @@ def git_commit() -> str:
         return "unknown"
 
 
-def save_checkpoint(path: Path, model: MultiViewCAMNet, metadata: dict[str, Any]) -> None:
-    """Write weights and metadata atomically. ``metadata`` values must be JSON-serialisable."""
+def save_checkpoint(path: Path, model: MultiViewCAMNet | CAMEnsemble, metadata: dict[str, Any]) -> None:
+    """Write weights and metadata atomically. ``metadata`` values must be JSON-serialisable.
+    An ensemble is one file: its members' tensors under ``members.N.`` and ``members`` = N."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"format": FORMAT, "config": json.dumps(model.config.as_dict())}
+    if isinstance(model, CAMEnsemble):
+        header["members"] = json.dumps(len(model.members))
     header.update({key: json.dumps(value) for key, value in metadata.items()})
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -67,10 +70,15 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return {key: (value if key == "format" else json.loads(value)) for key, value in raw.items()}
 
 
-def load_model(path: Path, device: str = "cpu") -> tuple[MultiViewCAMNet, dict[str, Any]]:
-    """Rebuild the network from a checkpoint (no ImageNet download or package needed)."""
+def load_model(path: Path, device: str = "cpu") -> tuple[MultiViewCAMNet | CAMEnsemble, dict[str, Any]]:
+    """Rebuild the network (or ensemble) from a checkpoint (no ImageNet download or package needed)."""
     metadata = read_metadata(path)
-    model = MultiViewCAMNet(NetworkConfig.from_dict(metadata["config"]), imagenet_init=False)
+    config = NetworkConfig.from_dict(metadata["config"])
+    members = int(metadata.get("members", 0))
+    model: MultiViewCAMNet | CAMEnsemble = (
+        CAMEnsemble([MultiViewCAMNet(config, imagenet_init=False) for _ in range(members)])
+        if members else MultiViewCAMNet(config, imagenet_init=False)
+    )
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
     except (RuntimeError, SafetensorError) as exc:

@@ -6,16 +6,20 @@ computed before any averaging). Views up to ``tile`` x ``tile`` go through in on
 are cut into overlapping tiles whose origins are multiples of 32 (so the JPEG 8x8 grid and the
 network's stride line up the same way in every tile), and the tiles' logit maps are blended
 with weights that fall off towards tile borders. The views are computed once on the whole image
-before tiling.
+before tiling. With ``flip`` every pass also reads the mirrored views and the two logit maps are
+averaged (test-time augmentation; it halves the jitter of class activation maps at their stride).
 
-With ``fuse_sel`` (the ``mvcam`` entry) the network's probability map is combined with the
-calibrated signed-error-level map of the classical ``sel`` view by a noisy-OR,
-``1 - (1 - p_net) (1 - p_sel)``: a pixel is edited if either source is confident, as in the
-classical combination. The network reads JPEG-ghost *statistics* at half resolution and its class
-activation maps are coarse (stride 8 to 32); the error-level view keeps the full-resolution
-outline of a region with another compression history. The fusion raised every metric on the
-held-out development data (docs/BENCHMARKS.md, "Learned localizer"); ``mvcam-net`` is the
-network's map alone.
+With ``fuse_sel`` (the ``mvcam`` entry) the network's evidence is combined with the classical
+signed-error-level view by adding log-likelihood ratios (naive Bayes):
+``logit p = z_net + llr_sel``, where ``llr_sel`` is zero at the median authentic pixel of the
+view's calibration (:func:`imlforensic.views.classical.log_likelihood_ratio`). The network reads
+JPEG-ghost *statistics* at half resolution and its activation maps are coarse; the error-level
+view keeps the full-resolution outline of a region with another compression history, and
+where it sees nothing unusual it lowers the map a little instead of leaving it unchanged (a
+noisy-OR, the first design, could only raise it). The two are not independent (the network
+reads statistics of the same recompressions), so the sum over-counts shared evidence; the
+threshold is chosen for the fused map (:mod:`imlforensic.training.threshold`), which absorbs a
+constant over-count. ``mvcam-net`` is the network's map alone.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ from imlforensic.io.images import LoadedImage
 from imlforensic.maps import pool_score
 from imlforensic.models.checkpoint import load_model
 from imlforensic.models.inputs import build_views
-from imlforensic.models.network import MultiViewCAMNet
+from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.result import MethodOutput
-from imlforensic.views.classical import calibrate, raw_anomaly
+from imlforensic.views.classical import calibrate, log_likelihood_ratio, raw_anomaly
 
 STRIDE = 32  # the network's coarsest stride
 
@@ -71,14 +75,19 @@ def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(origins))
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)
+
+
 @dataclass
 class LearnedLocalizer:
-    model: MultiViewCAMNet
+    model: MultiViewCAMNet | CAMEnsemble
     device: str
     tile: int = 1024
     overlap: int = 128
     default_threshold: float = 0.5  # chosen on synthetic edits (training.threshold), kept in the checkpoint
-    fuse_sel: bool = False  # noisy-OR with the calibrated signed-error-level map (module docstring)
+    fuse_sel: bool = False  # add the sel view's log-likelihood ratio (module docstring)
+    flip: bool = True  # average with the mirrored views' map (module docstring)
 
     @torch.inference_mode()
     def logit_map(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> np.ndarray:
@@ -106,26 +115,36 @@ class LearnedLocalizer:
             return logits
         return cv2.resize(logits, (width, height), interpolation=cv2.INTER_LINEAR)
 
+    @torch.inference_mode()
     def _run(self, views: torch.Tensor) -> np.ndarray:
         h, w = views.shape[-2:]
         padded = _pad_to_multiple(views, STRIDE).to(self.device, memory_format=torch.channels_last)
         logits = self.model(padded)["logit_map"]
+        if self.flip:
+            mirrored = self.model(torch.flip(padded, dims=[3]))["logit_map"]
+            logits = 0.5 * (logits + torch.flip(mirrored, dims=[3]))
         full = F.interpolate(logits, size=padded.shape[-2:], mode="bilinear", align_corners=False)
         return full[0, 0, :h, :w].float().cpu().numpy()
 
-    def analyse(self, image: LoadedImage) -> MethodOutput:
-        network = (1.0 / (1.0 + np.exp(-self.logit_map(image.rgb, image.luma_table)))).astype(np.float32)
+    def heatmap(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The method's probability map and its parts (``network``, and ``sel`` when fused)."""
+        logits = self.logit_map(rgb, luma_table)
         if not self.fuse_sel:
-            return MethodOutput(heatmap=network, score=pool_score(network))
-        sel = calibrate(raw_anomaly(image.rgb, "sel"), "sel")
-        heatmap = 1.0 - (1.0 - network) * (1.0 - sel)
-        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views={"network": network, "sel": sel})
+            return sigmoid(logits), {}
+        anomaly = raw_anomaly(rgb, "sel")
+        fused = sigmoid(logits + log_likelihood_ratio(anomaly, "sel"))
+        return fused, {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel")}
+
+    def analyse(self, image: LoadedImage) -> MethodOutput:
+        heatmap, views = self.heatmap(image.rgb, image.luma_table)
+        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views)
 
 
 def build(entry, weights_path: Path, device: str) -> LearnedLocalizer:  # registry builder
     model, metadata = load_model(weights_path, device=device)
-    threshold = float(metadata.get("threshold", {}).get("threshold", entry.default_threshold))
+    fuse_sel = bool(entry.extra.get("fuse_sel", False))
+    chosen = metadata.get("thresholds", {}).get("sel" if fuse_sel else "network", {})
     return LearnedLocalizer(
-        model=model.to(memory_format=torch.channels_last), device=device, default_threshold=threshold,
-        fuse_sel=bool(entry.extra.get("fuse_sel", False)),
+        model=model.to(memory_format=torch.channels_last), device=device,
+        default_threshold=float(chosen.get("threshold", entry.default_threshold)), fuse_sel=fuse_sel,
     )

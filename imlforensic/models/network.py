@@ -3,18 +3,27 @@
 Trained with image-level labels only (paper 1: Wang & Abhayaratne, BMVC-W 2024, building on
 WCBnet, MMSP 2023):
 
-* **views**: the image and forensic views of it - signed error levels, their image-relative
-  JPEG-ghost statistics, the noise residual (see :mod:`.inputs`) - enter an ImageNet-initialised
-  EfficientNet-Lite whose stem is widened for the extra channels (RGB filters kept, the others
-  initialised small);
-* **hierarchical blocks**: features of several stages (strides 8, 16, 32: several resolutions)
-  each get a per-location classifier, i.e. a class activation map (CAM) by construction;
-* **weighted fusion**: attention over the blocks (a softmax over block weights predicted from
-  the blocks' pooled features) fuses the upsampled block CAMs into the coarse map;
-* **score from the map**: the image logit is the mean of the top ``top_fraction`` of the fused
-  map (multiple-instance pooling), so an image is called edited exactly when part of its map is
-  high, and authentic images are trained towards a uniformly low map. Each block's own pooled
-  logit is supervised too (deep supervision), so every resolution learns to localize.
+* **views**: forensic views of the image - image-relative JPEG-ghost statistics of the signed
+  error levels, the noise residual, block-wise double quantisation (see :mod:`.inputs`) - enter
+  an ImageNet-initialised EfficientNet-Lite whose stem is widened for the extra channels;
+* **hierarchical blocks**: features of several stages (``blocks``, by default strides 4, 8 and 16
+  of the network's input) each get a per-location classifier, i.e. a class activation map (CAM)
+  by construction; the backbone's later stages are not computed;
+* **weighted blocks**: attention over the blocks (softmax weights predicted from the blocks'
+  pooled features, WCBnet's weighted convolutional blocks) fuses the upsampled block CAMs into the
+  map that training reads: its pooled logit is the image-level prediction the loss supervises;
+* **multi-resolution map**: the map that localizes is the product of the block CAMs as experts -
+  the mean of their logits - so a pixel is called edited only where every resolution agrees: the
+  coarse block says *where* (it sees the most context), the fine blocks say *which pixels*. The
+  attention, trained for the image-level decision, settles on the coarsest block (its best
+  classifier and bluntest map); read as a product the same network outlines edits better, and
+  better than a network trained on the product directly (docs/BENCHMARKS.md, "Design
+  iterations");
+* **score from the map**: the image logit is the mean of the top ``top_fraction`` of the
+  attention map (multiple-instance pooling), so an image is called edited exactly when part of
+  its map is high, and authentic images are trained towards a uniformly low map. Each block's
+  own pooled logit is supervised too (deep supervision), so every resolution learns to localize.
+  (At inference the tool pools its score from the final map, see :mod:`.localizer`.)
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ class NetworkConfig:
     views: tuple[str, ...] = ("rgb", "sel")  # see imlforensic.models.inputs
     input_scale: int = 1  # the network reads the views at 1/input_scale of the image size
     qualities: tuple[int, ...] = (60, 75, 90)  # of the "sel" view
-    blocks: tuple[int, ...] = (2, 3, 4)  # timm feature indices: strides 8, 16, 32
+    blocks: tuple[int, ...] = (1, 2, 3)  # timm feature indices: strides 4, 8, 16
     head_width: int = 64
     top_fraction: float = 0.05
 
@@ -66,6 +75,7 @@ class MultiViewCAMNet(nn.Module):
         self.encoder = timm.create_model(config.backbone, pretrained=False, features_only=True, out_indices=config.blocks)
         if imagenet_init:
             load_imagenet_weights(self.encoder, config.backbone)
+        self._drop_unused_stages()
         self._widen_stem(input_channels(config), keep_rgb_filters=config.views[0] == "rgb")
         channels = self.encoder.feature_info.channels()
         self.cam_heads = nn.ModuleList(
@@ -76,6 +86,14 @@ class MultiViewCAMNet(nn.Module):
             for c in channels
         )
         self.block_attention = nn.Sequential(nn.Linear(sum(channels), 64), nn.ReLU(inplace=True), nn.Linear(64, len(channels)))
+
+    def _drop_unused_stages(self) -> None:
+        """timm's feature extractor runs every stage of the backbone; stages after the deepest
+        block read here only cost time and weights."""
+        blocks = getattr(self.encoder, "blocks", None)
+        deepest = max(info["stage"] for info in self.encoder.feature_info.get_dicts())
+        if isinstance(blocks, nn.Sequential) and deepest < len(blocks):
+            self.encoder.blocks = blocks[:deepest]
 
     def _widen_stem(self, in_channels: int, keep_rgb_filters: bool) -> None:
         """Replace the 3-channel stem by one for the stacked views; the pretrained RGB filters
@@ -99,17 +117,36 @@ class MultiViewCAMNet(nn.Module):
             [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in block_maps], dim=1
         )  # (B, blocks, 1, H, W)
         weights = torch.softmax(self.block_attention(torch.cat([f.mean(dim=(2, 3)) for f in features], dim=1)), dim=1)
-        fused = (weights[:, :, None, None, None] * upsampled).sum(dim=1)
+        attention_map = (weights[:, :, None, None, None] * upsampled).sum(dim=1)
         return {
-            "logit_map": fused,
-            "logit": top_fraction_pool(fused, self.config.top_fraction),
+            "logit_map": upsampled.mean(dim=1),  # the product of the blocks' experts: the localization map
+            "attention_map": attention_map,
+            "logit": top_fraction_pool(attention_map, self.config.top_fraction),
             "block_logits": torch.stack([top_fraction_pool(m, self.config.top_fraction) for m in block_maps], dim=1),
             "block_weights": weights,
         }
 
 
+class CAMEnsemble(nn.Module):
+    """Networks of one configuration (trained with different seeds) read as one: their logit
+    maps are averaged, which lowers the run-to-run spread of a single training run."""
+
+    def __init__(self, members: list[MultiViewCAMNet]) -> None:
+        super().__init__()
+        if not members or any(m.config != members[0].config for m in members):
+            raise ValueError("an ensemble needs one or more networks of the same configuration")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = [member(x) for member in self.members]
+        mean = {key: torch.stack([o[key] for o in outputs]).mean(dim=0) for key in outputs[0]}
+        mean["logit"] = top_fraction_pool(mean["attention_map"], self.config.top_fraction)
+        return mean
+
+
 def weak_supervision_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, block_weight: float = 0.3) -> torch.Tensor:
-    """Image-level BCE on the fused map's pooled logit plus deep supervision of each block."""
+    """Image-level BCE on the attention map's pooled logit plus deep supervision of each block."""
     target = labels.float()
     loss = F.binary_cross_entropy_with_logits(outputs["logit"], target)
     block_logits = outputs["block_logits"]

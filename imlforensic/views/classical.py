@@ -52,9 +52,22 @@ def raw_anomalies(rgb: np.ndarray) -> dict[str, np.ndarray]:
     return {view: raw_anomaly(rgb, view) for view in CALIBRATION}
 
 
+AUTHENTIC_MEDIAN_LOGIT = -3.0
+"""Where the calibration puts the median pixel of authentic photos: ``calibrate_classical.py``
+sets ``width = (centre - median) / 3``, so that pixel maps to sigmoid(-3) = 0.047."""
+
+
 def calibrate(anomaly: np.ndarray, view: str) -> np.ndarray:
     centre, width = CALIBRATION[view]
     return (1.0 / (1.0 + np.exp(-(anomaly - centre) / width))).astype(np.float32)
+
+
+def log_likelihood_ratio(anomaly: np.ndarray, view: str) -> np.ndarray:
+    """A view's evidence for "edited" in log-odds, zero at the median authentic pixel:
+    ``(anomaly - median) / width`` (positive where the view sees more than an authentic photo's
+    typical pixel, negative where it sees less). Used to add the view to another map's logits."""
+    centre, width = CALIBRATION[view]
+    return ((anomaly - centre) / width - AUTHENTIC_MEDIAN_LOGIT).astype(np.float32)
 
 
 def noise_reliability(jpeg_quality: int | None) -> float:
