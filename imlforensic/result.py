@@ -25,6 +25,7 @@ class MethodOutput:
     score: float  # image-level probability that the image was edited (manipulated or generated)
     class_probs: dict[str, float] | None = None  # over VERDICTS, for methods that separate them
     views: dict[str, np.ndarray] = field(default_factory=dict)  # optional extra maps, same size
+    details: dict[str, float] = field(default_factory=dict)  # numbers behind the map, for the record
 
     def __post_init__(self) -> None:
         heatmap = np.asarray(self.heatmap, dtype=np.float32)

@@ -23,10 +23,12 @@ What it does, fixed here so the result can be reproduced:
   shipped as one ensemble (their logit maps averaged). A single run's pixel metrics vary between
   seeds about as much as between designs (docs/BENCHMARKS.md); the average is steadier and better
   than either. The seeds are fixed here, not chosen by their validation results.
-* **thresholds**: chosen on 240 fixed synthetic samples from the same photos (imlforensic.training.
-  threshold: best mean pixel F1 on edited samples with at most 2 % false alarms on untouched
-  ones), for the ensemble's map fused with the sel view (``mvcam``) and for the network alone
-  (``mvcam-net``), never on the evaluation images; stored in the checkpoint's metadata.
+* **calibration**: on 240 fixed synthetic samples from the same photos
+  (imlforensic.training.calibration), never on the evaluation images: the background level of
+  authentic photos (median of their median logits) and the thresholds (best mean pixel F1 on
+  edited samples with at most 2 % false alarms on untouched ones) for the ensemble's map fused
+  with the sel view (``mvcam``) and for the network alone (``mvcam-net``); stored in the
+  checkpoint's metadata.
 * **schedule**: the ``cpu`` preset of imlforensic.training.trainer (steps, batch size, learning
   rates) per member, on the CPU; each run's wall time, hardware and git commit are recorded in
   the checkpoint's metadata and printed at the end.
@@ -53,7 +55,7 @@ from dataclasses import replace
 from imlforensic.models.checkpoint import load_model, save_checkpoint
 from imlforensic.models.network import CAMEnsemble
 from imlforensic.registry.weights import file_sha256
-from imlforensic.training.threshold import choose_thresholds
+from imlforensic.training.calibration import calibrate
 from imlforensic.training.trainer import PRESETS, ValidationSet, list_photos, train
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "mvcam-lite0.safetensors"
@@ -127,11 +129,11 @@ def main() -> None:
         "data": metadata["data"],
         "runs": runs,
         "validation": ValidationSet(validation, preset.size, preset.network).evaluate(ensemble, "cpu"),
-        "thresholds": choose_thresholds(ensemble, list_photos([args.data / "photos"]), size=preset.size),
+        **calibrate(ensemble, list_photos([args.data / "photos"]), size=preset.size),
     }
     checkpoint = args.out / "ensemble.safetensors"
     save_checkpoint(checkpoint, ensemble, metadata)
-    print(json.dumps({k: metadata[k] for k in ("validation", "thresholds")}, indent=2))
+    print(json.dumps({k: metadata[k] for k in ("validation", "background", "thresholds")}, indent=2))
     print(json.dumps([{k: run[k] for k in ("steps", "elapsed_s", "validation", "git_commit")} for run in runs], indent=2))
     print(f"wall time of this invocation: {time.perf_counter() - started:.0f} s")
     if args.install:

@@ -58,6 +58,34 @@ def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, photos):
     assert json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])["step"] == 50
 
 
+def test_train_command_calibrates_the_checkpoint_on_synthetic_edits(tmp_path, runner, photos):
+    from imlforensic.cli import app
+    from imlforensic.training.calibration import CANDIDATES
+
+    for name, rgb in photos.items():
+        save(cv2.resize(rgb, (192, 128)), tmp_path / "photos" / f"{name}.jpg", quality=92)
+    result = runner.invoke(app, ["train", "--synthesize-from", str(tmp_path / "photos"), "--preset", "tiny",
+                                 "--steps", "4", "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet",
+                                 "--calibration-samples", "12"])
+    assert result.exit_code == 0, result.output
+    assert "calibrated on 12 synthetic samples" in result.output
+    metadata = read_metadata(tmp_path / "run" / "last.safetensors")
+    assert metadata["steps"] == 4 and set(metadata["thresholds"]) == {"sel", "network"}
+    assert all(any(np.isclose(v["threshold"], CANDIDATES)) for v in metadata["thresholds"].values())
+    assert np.isfinite(metadata["background"]["logit"]) and metadata["calibration"]["samples"] == 12
+
+
+def test_background_level_lowers_a_map_raised_everywhere(tiny_model):
+    rgb = (np.random.default_rng(0).random((96, 128, 3)) * 255).astype(np.uint8)
+    plain = LearnedLocalizer(tiny_model, "cpu")
+    logits = plain.logit_map(rgb)
+    median = float(np.median(logits))
+    lowered, _ = LearnedLocalizer(tiny_model, "cpu", background=median - 1.0).heatmap(rgb)
+    np.testing.assert_allclose(lowered, 1 / (1 + np.exp(-(logits - 1.0))), atol=1e-5)
+    unchanged, _ = LearnedLocalizer(tiny_model, "cpu", background=median + 1.0).heatmap(rgb)
+    np.testing.assert_allclose(unchanged, 1 / (1 + np.exp(-logits)), atol=1e-5)
+
+
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, tiny_model):
     path = tmp_path / "m.safetensors"
     save_checkpoint(path, tiny_model, {"classes": ["authentic", "manipulated"], "note": "test"})
@@ -114,6 +142,18 @@ def test_flip_averaging_makes_the_map_mirror_equivariant(tiny_model):
     np.testing.assert_allclose(with_flip._run(mirrored), with_flip._run(views)[:, ::-1], atol=1e-5)
     without = LearnedLocalizer(tiny_model, "cpu", flip=False)
     assert np.abs(without._run(mirrored) - without._run(views)[:, ::-1]).max() > 1e-3
+
+
+def test_ensemble_members_take_turns_reading_the_mirror_image():
+    torch.manual_seed(2)
+    members = [MultiViewCAMNet(TINY, imagenet_init=False).eval() for _ in range(2)]
+    views = torch.randn(1, 6, 64, 96)
+    with torch.no_grad():
+        expected = 0.5 * (members[0](views)["logit_map"] + torch.flip(members[1](torch.flip(views, dims=[3]))["logit_map"], dims=[3]))
+    expected = torch.nn.functional.interpolate(expected, size=(64, 96), mode="bilinear")[0, 0].numpy()
+    localizer = LearnedLocalizer(CAMEnsemble(members).eval(), "cpu", flip=True)
+    np.testing.assert_allclose(localizer._run(views), expected, atol=1e-5)
+    assert len(localizer._passes()) == 2 and len(LearnedLocalizer(members[0], "cpu")._passes()) == 2
 
 
 @pytest.mark.parametrize("kind", synth.KINDS)
@@ -184,6 +224,7 @@ def test_cli_uses_the_shipped_weights_by_default(tmp_path, runner, photos):
     record = json.loads(result.stdout)
     assert record["method"]["name"] == "mvcam" and record["method"]["weights_sha256"] == entry.weights.sha256
     assert record["threshold"] == pytest.approx(read_metadata(weights)["thresholds"]["sel"]["threshold"])
+    assert record["details"]["background_shift_logit"] >= 0.0
     heatmap = cv2.imread(str(tmp_path / "o" / "c.heatmap.png"), cv2.IMREAD_GRAYSCALE)
     assert heatmap.shape == (224, 320)
 

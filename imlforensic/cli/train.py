@@ -23,18 +23,19 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed (data order, synthesis, initialisation).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the output folder's last checkpoint.")] = False,
+    calibration_samples: Annotated[int, typer.Option(min=8, help="Synthetic samples for the calibration after training (with --synthesize-from).")] = 240,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train the multi-view CAM localizer with image-level labels (no pixel masks).
 
-    Synthetic edits (splice, copy-move, removal, retouch, region-wise double JPEG, then a shared resize/JPEG chain) are mixed with the labelled images. With --synthesize-from, the decision thresholds (for the map fused with the sel view, and for the network alone) are then chosen on 240 synthetic samples and stored in the checkpoint. The result, OUT/last.safetensors, can be used with --method by registering it, or copied to weights/ to become the shipped model (see scripts/train_default.py).
+    Synthetic edits (splice, copy-move, removal, retouch, region-wise double JPEG, then a shared resize/JPEG chain) are mixed with the labelled images. With --synthesize-from, the checkpoint is then calibrated on synthetic samples from those photos (the background level of authentic photos, and the decision thresholds for the map fused with the sel view and for the network alone), stored in its metadata. The result, OUT/last.safetensors, can be used with --method by registering it, or copied to weights/ to become the shipped model (see scripts/train_default.py).
 
     [bold]Example[/bold]
 
       imlforensic train data/casia1@train --synthesize-from photos/ --val data/casia1@val --out runs/a
     """
     from imlforensic.registry import resolve_device
-    from imlforensic.training.threshold import store_thresholds
+    from imlforensic.training.calibration import calibrate_checkpoint
     from imlforensic.training.trainer import PRESETS, list_photos, train as run_training
 
     if preset not in PRESETS:
@@ -57,9 +58,11 @@ def train(
         checkpoint = run_training(config, list(datasets or []), list(synthesize_from or []), list(val or []), out,
                                   device=resolved, resume=resume, show_progress=not quiet)
         if synthesize_from:
-            chosen = store_thresholds(checkpoint, list_photos(list(synthesize_from)), size=config.size)
-            typer.echo("thresholds (chosen on synthetic edits): "
-                       + ", ".join(f"{key} {value['threshold']:.2f}" for key, value in chosen.items()))
+            metadata = calibrate_checkpoint(checkpoint, list_photos(list(synthesize_from)), device=resolved,
+                                            samples=calibration_samples, size=config.size)
+            typer.echo(f"calibrated on {calibration_samples} synthetic samples: background logit "
+                       f"{metadata['background']['logit']:.2f}, thresholds "
+                       + ", ".join(f"{key} {value['threshold']:.2f}" for key, value in metadata["thresholds"].items()))
     except (DatasetError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

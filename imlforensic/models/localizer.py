@@ -6,8 +6,11 @@ computed before any averaging). Views up to ``tile`` x ``tile`` go through in on
 are cut into overlapping tiles whose origins are multiples of 32 (so the JPEG 8x8 grid and the
 network's stride line up the same way in every tile), and the tiles' logit maps are blended
 with weights that fall off towards tile borders. The views are computed once on the whole image
-before tiling. With ``flip`` every pass also reads the mirrored views and the two logit maps are
-averaged (test-time augmentation; it halves the jitter of class activation maps at their stride).
+before tiling. With ``flip`` the map is also read from the mirrored views (test-time
+augmentation, which averages out the jitter of class activation maps at their stride): a single
+network reads both orientations and its two maps are averaged; the members of an ensemble take
+turns instead (the second reads the mirror image), which on the development set gave the same
+figures as every member reading both, at half the cost.
 
 With ``fuse_sel`` (the ``mvcam`` entry) the network's evidence is combined with the classical
 signed-error-level view by adding log-likelihood ratios (naive Bayes):
@@ -18,8 +21,16 @@ view keeps the full-resolution outline of a region with another compression hist
 where it sees nothing unusual it lowers the map a little instead of leaving it unchanged (a
 noisy-OR, the first design, could only raise it). The two are not independent (the network
 reads statistics of the same recompressions), so the sum over-counts shared evidence; the
-threshold is chosen for the fused map (:mod:`imlforensic.training.threshold`), which absorbs a
+threshold is chosen for the fused map (:mod:`imlforensic.training.calibration`), which absorbs a
 constant over-count. ``mvcam-net`` is the network's map alone.
+
+**Background level.** Edits are a minority of a picture, so where the edit is shows in how a
+region stands out from the image's own background, not in how high the whole map is: a network
+map raised everywhere (a whole picture recompressed twice, a texture that looks odd to the
+network) is image-level evidence that, left in, floods the mask. When the map's median logit lies
+above ``background`` - the median of authentic photos' medians, measured on synthetic samples
+when the checkpoint was calibrated (:mod:`imlforensic.training.calibration`) - the map is
+lowered by the difference before anything else; maps at or below it are left as they are.
 """
 
 from __future__ import annotations
@@ -85,9 +96,10 @@ class LearnedLocalizer:
     device: str
     tile: int = 1024
     overlap: int = 128
-    default_threshold: float = 0.5  # chosen on synthetic edits (training.threshold), kept in the checkpoint
+    default_threshold: float = 0.5  # chosen on synthetic edits (training.calibration), kept in the checkpoint
     fuse_sel: bool = False  # add the sel view's log-likelihood ratio (module docstring)
     flip: bool = True  # average with the mirrored views' map (module docstring)
+    background: float | None = None  # typical authentic background logit (module docstring)
 
     @torch.inference_mode()
     def logit_map(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> np.ndarray:
@@ -119,32 +131,49 @@ class LearnedLocalizer:
     def _run(self, views: torch.Tensor) -> np.ndarray:
         h, w = views.shape[-2:]
         padded = _pad_to_multiple(views, STRIDE).to(self.device, memory_format=torch.channels_last)
-        logits = self.model(padded)["logit_map"]
-        if self.flip:
-            mirrored = self.model(torch.flip(padded, dims=[3]))["logit_map"]
-            logits = 0.5 * (logits + torch.flip(mirrored, dims=[3]))
+        logits = torch.stack([
+            torch.flip(network(torch.flip(padded, dims=[3]))["logit_map"], dims=[3]) if mirrored else network(padded)["logit_map"]
+            for network, mirrored in self._passes()
+        ]).mean(dim=0)
         full = F.interpolate(logits, size=padded.shape[-2:], mode="bilinear", align_corners=False)
         return full[0, 0, :h, :w].float().cpu().numpy()
 
+    def _passes(self) -> list[tuple[torch.nn.Module, bool]]:
+        """(network, reads the mirror image) for every forward pass (module docstring)."""
+        members = list(self.model.members) if isinstance(self.model, CAMEnsemble) else [self.model]
+        if not self.flip:
+            return [(self.model, False)]
+        if len(members) == 1:
+            return [(members[0], False), (members[0], True)]
+        return [(member, i % 2 == 1) for i, member in enumerate(members)]
+
     def heatmap(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The method's probability map and its parts (``network``, and ``sel`` when fused)."""
+        return self._heatmap(rgb, luma_table)[:2]
+
+    def _heatmap(self, rgb: np.ndarray, luma_table: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
         logits = self.logit_map(rgb, luma_table)
+        shift = 0.0 if self.background is None else max(0.0, float(np.median(logits)) - self.background)
+        logits -= shift
         if not self.fuse_sel:
-            return sigmoid(logits), {}
+            return sigmoid(logits), {}, shift
         anomaly = raw_anomaly(rgb, "sel")
         fused = sigmoid(logits + log_likelihood_ratio(anomaly, "sel"))
-        return fused, {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel")}
+        return fused, {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel")}, shift
 
     def analyse(self, image: LoadedImage) -> MethodOutput:
-        heatmap, views = self.heatmap(image.rgb, image.luma_table)
-        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views)
+        heatmap, views, shift = self._heatmap(image.rgb, image.luma_table)
+        details = {} if self.background is None else {"background_shift_logit": round(shift, 4)}
+        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
 
 
 def build(entry, weights_path: Path, device: str) -> LearnedLocalizer:  # registry builder
     model, metadata = load_model(weights_path, device=device)
     fuse_sel = bool(entry.extra.get("fuse_sel", False))
     chosen = metadata.get("thresholds", {}).get("sel" if fuse_sel else "network", {})
+    background = metadata.get("background", {}).get("logit")
     return LearnedLocalizer(
         model=model.to(memory_format=torch.channels_last), device=device,
         default_threshold=float(chosen.get("threshold", entry.default_threshold)), fuse_sel=fuse_sel,
+        background=None if background is None else float(background),
     )

@@ -9,6 +9,8 @@ JSON record (``NAME.json``, and one line of ``--json`` output), schema ``imlfore
     class_probs  per-verdict probabilities when the method gives them, else null
     flagged_fraction  share of pixels in the mask
     method, refiner   name, task, version, weights sha256, reference
+    details    numbers behind the method's map (e.g. ``background_shift_logit``: how far mvcam
+               lowered a network map raised over the whole image), ``{}`` when it has none
     threshold, settings (device, max_pixels, ...), outputs (file names), timings_s, tool, created
 """
 
@@ -42,6 +44,7 @@ def build_record(analysis: Analysis, provenance: dict[str, Any], settings: dict[
         "flagged_fraction": round(analysis.flagged_fraction, 6),
         "method": provenance["method"],
         "refiner": provenance.get("refiner"),
+        "details": dict(output.details),
         "threshold": analysis.threshold,
         "settings": settings,
         "outputs": {},

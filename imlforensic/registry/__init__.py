@@ -9,7 +9,7 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, LocalFile,
 REGISTRY = Registry()
 
 # sha256 of weights/mvcam-lite0.safetensors, produced by scripts/train_default.py --install
-MVCAM_SHA256 = "2408689a71a8a1acc088a53317160d1d78119ca73716a7fdf4665480585a9411"
+MVCAM_SHA256 = "0f303588c1d52ed41fed314d578d932248b85b9e89aebd3f1784aa53ff68b495"
 
 _PAPER_WCBNET = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 
@@ -60,13 +60,13 @@ def _mvcam_entry(name: str, version: str, summary: str, fuse_sel: bool) -> Model
 
 
 REGISTRY.register(_mvcam_entry(
-    "mvcam", "1.1",
+    "mvcam", "2.0",
     "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
-    "CAMs fused with attention, trained from image-level labels (EfficientNet-Lite0); map fused with the sel view",
+    "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel evidence added",
     fuse_sel=True,
 ))
 REGISTRY.register(_mvcam_entry(
-    "mvcam-net", "1.0", "The mvcam network's map alone, without the sel view (for comparison)", fuse_sel=False,
+    "mvcam-net", "2.0", "The mvcam network's map alone, without the sel view (for comparison)", fuse_sel=False,
 ))
 
 DEFAULT_METHOD = "mvcam"

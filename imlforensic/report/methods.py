@@ -75,10 +75,11 @@ METHOD_NOTES: dict[str, MethodNote] = {
     "mvcam": MethodNote(
         title="mvcam: weakly supervised multi-view localizer, fused with signed error levels",
         text=(
-            "The default method. It combines, by a noisy-OR (a pixel is flagged when either is confident), the map of "
-            "the learned network described next (mvcam-net) and the map of the classical sel view described below. "
-            "The network's activation maps are coarse; the error-level view keeps the full-resolution outline of a "
-            "region with another compression history. The image score is pooled from the combined map."
+            "The default method. It adds up, as evidence in log-odds, the map of the learned network described next "
+            "(mvcam-net) and the classical sel view described below (whose evidence is zero where an authentic "
+            "photograph's typical pixel lies), so a region is flagged most confidently where both point at it. The "
+            "network's activation maps are coarse; the error-level view keeps the full-resolution outline of a region "
+            "with another compression history. The image score is pooled from the combined map."
         ),
         references=("wang2024", "wcbnet"),
         includes=("mvcam-net", "sel"),
@@ -86,14 +87,18 @@ METHOD_NOTES: dict[str, MethodNote] = {
     "mvcam-net": MethodNote(
         title="mvcam-net: the learned multi-view, multi-resolution localizer",
         text=(
-            "Follows Wang and Abhayaratne (2024). An EfficientNet-Lite0 classifier (ImageNet initialisation) reads "
-            "three forensic views of the image: JPEG-ghost statistics of the signed error levels at nine qualities "
-            "(the input view of WCBnet), a noise-residual anomaly and per-block double-quantisation evidence. It was "
-            "trained with image-level labels only (edited or not; real images and synthetic edits), never with pixel "
-            "masks. Class activation maps of three stages (strides 8, 16 and 32 pixels) are fused with attention "
-            "over the stages into the map, and the image score is pooled from it, so score and map agree. The map "
-            "shows where the evidence for the decision lies; its boundaries are approximate and it tends to spread "
-            "beyond the edited region. Large images are analysed in overlapping tiles at full resolution."
+            "Follows Wang and Abhayaratne (2024). Two EfficientNet-Lite0 networks (ImageNet initialisation, trained "
+            "with different random seeds, their maps averaged) read three forensic views of the image: JPEG-ghost "
+            "statistics of the signed error levels at nine qualities (the input view of WCBnet), a noise-residual "
+            "anomaly and per-block double-quantisation evidence. They were trained with image-level labels only "
+            "(edited or not; real images and synthetic edits), never with pixel masks, through class activation maps "
+            "of three stages fused with attention over the stages. The map used here combines the three stages' maps "
+            "(strides of 8, 16 and 32 pixels) as a product, so a pixel is flagged only where every resolution agrees; "
+            "the image and its mirror image are both analysed and averaged. A map raised over the whole picture is "
+            "lowered to the background level of authentic photographs, because evidence everywhere does not say "
+            "where an edit is. The map shows where the evidence for the decision lies; its boundaries are "
+            "approximate and it tends to spread beyond the edited region. Large images are analysed in overlapping "
+            "tiles at full resolution."
         ),
         references=("wang2024", "wcbnet"),
     ),
