@@ -28,7 +28,8 @@ What it does, fixed here so the result can be reproduced:
   authentic photos (median of their median logits) and the thresholds (best mean pixel F1 on
   edited samples with at most 2 % false alarms on untouched ones) for the ensemble's map fused
   with the sel view (``mvcam``) and for the network alone (``mvcam-net``); stored in the
-  checkpoint's metadata.
+  checkpoint's metadata. Each member is also calibrated alone, into ``OUT/seedN/calibrated.safetensors``
+  (for ``imlforensic evaluate --weights``; not shipped).
 * **schedule**: the ``cpu`` preset of imlforensic.training.trainer (steps, batch size, learning
   rates) per member, on the CPU; each run's wall time, hardware and git commit are recorded in
   the checkpoint's metadata and printed at the end.
@@ -122,14 +123,22 @@ def main() -> None:
         model, metadata = load_model(checkpoint)
         members.append(model)
         runs.append({key: metadata[key] for key in RUN_KEYS})
-    ensemble = CAMEnsemble(members).eval()
     preset = PRESETS[args.preset]
+    calibration_photos = list_photos([args.data / "photos"])
+    for seed, model, run in zip(SEEDS, members, runs):
+        # Each member alone, calibrated like the ensemble, for the seed-spread check
+        # (imlforensic evaluate ... --weights OUT/seedN/calibrated.safetensors).
+        single = args.out / f"seed{seed}" / "calibrated.safetensors"
+        if not (args.resume and single.is_file()):
+            save_checkpoint(single, model, {**run, "classes": metadata["classes"], "data": metadata["data"],
+                                            **calibrate(model, calibration_photos, size=preset.size)})
+    ensemble = CAMEnsemble(members).eval()
     metadata = {
         "classes": metadata["classes"],
         "data": metadata["data"],
         "runs": runs,
         "validation": ValidationSet(validation, preset.size, preset.network).evaluate(ensemble, "cpu"),
-        **calibrate(ensemble, list_photos([args.data / "photos"]), size=preset.size),
+        **calibrate(ensemble, calibration_photos, size=preset.size),
     }
     checkpoint = args.out / "ensemble.safetensors"
     save_checkpoint(checkpoint, ensemble, metadata)

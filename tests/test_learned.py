@@ -269,3 +269,52 @@ def test_default_method_adds_the_sel_evidence_to_the_network_map(tmp_path, photo
     thresholds = read_metadata(REGISTRY.weights_path("mvcam"))["thresholds"]
     assert REGISTRY.load("mvcam", "cpu").default_threshold == thresholds["sel"]["threshold"]
     assert REGISTRY.load("mvcam-net", "cpu").default_threshold == thresholds["network"]["threshold"]
+
+
+@pytest.fixture()
+def isolated_registry(monkeypatch):
+    """Let a test swap registry entries (``--weights``) without leaking models into other tests."""
+    from imlforensic.registry import REGISTRY
+
+    monkeypatch.setattr(REGISTRY, "_entries", dict(REGISTRY._entries))
+    monkeypatch.setattr(REGISTRY, "_loaded", {})
+    monkeypatch.setattr(REGISTRY, "_weights_sha", {})
+    return REGISTRY
+
+
+def test_weights_option_runs_a_trained_checkpoint(tmp_path, runner, photos, tiny_model, isolated_registry):
+    from imlforensic.cli import app
+    from imlforensic.registry.weights import file_sha256
+
+    checkpoint = tmp_path / "mine.safetensors"
+    save_checkpoint(checkpoint, tiny_model, {"classes": ["authentic", "manipulated"],
+                                             "thresholds": {"sel": {"threshold": 0.7}, "network": {"threshold": 0.6}}})
+    image = save(cv2.resize(photos["coffee"], (192, 128)), tmp_path / "c.jpg", quality=90)
+    result = runner.invoke(app, ["localize", str(image), "--method", "mvcam-net", "--weights", str(checkpoint),
+                                 "--out", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["method"]["name"] == "mvcam-net" and record["method"]["version"] == "2.0+local"
+    assert record["method"]["weights_sha256"] == file_sha256(checkpoint)
+    assert record["threshold"] == pytest.approx(0.6)  # the checkpoint's own, not the shipped one
+
+    _labelled_folder(tmp_path / "data", photos, n=3)
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "data"), "--weights", str(checkpoint), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["method"] == "mvcam" and payload["weights"] == str(checkpoint) and payload["threshold"] == 0.7
+    assert payload["datasets"][str(tmp_path / "data")]["image_auc"] is not None
+
+
+def test_weights_option_rejects_bad_choices(tmp_path, runner, photos, isolated_registry):
+    from imlforensic.cli import app
+
+    image = save(cv2.resize(photos["coffee"], (96, 64)), tmp_path / "c.jpg", quality=90)
+    result = runner.invoke(app, ["detect", str(image), "--method", "classical", "--weights", str(image)])
+    assert result.exit_code == 2
+    assert "--weights goes with a learned method (mvcam, mvcam-net), not 'classical'" in result.stderr
+    result = runner.invoke(app, ["detect", str(image), "--weights", str(tmp_path / "absent.safetensors")])
+    assert result.exit_code == 1 and "absent.safetensors: no such file" in result.stderr
+    result = runner.invoke(app, ["evaluate", str(tmp_path), "--weights", str(image)])
+    assert result.exit_code == 1 and "cannot load 'mvcam':" in result.stderr
+    assert "not a readable safetensors checkpoint" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -12,7 +12,7 @@ from imlforensic.cli.evaluate import evaluate
 from imlforensic.cli.models import models_app
 from imlforensic.cli.report import report
 from imlforensic.cli.refine import RefinerOption, SamCheckpoint, refine, refiner_name
-from imlforensic.cli.run import RunOptions, default_out, run_analysis
+from imlforensic.cli.run import RunOptions, Weights, default_out, run_analysis
 from imlforensic.cli.train import train
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
 from imlforensic.registry import DEFAULT_METHOD
@@ -68,6 +68,7 @@ def detect(
     quiet: Quiet = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    weights: Weights = None,
 ) -> None:
     """Say whether each image was edited: verdict and score per image.
 
@@ -82,7 +83,7 @@ def detect(
     run_analysis(RunOptions(
         command="detect", inputs=inputs, out=out, write_maps=False, method=method, refiner=None,
         threshold=threshold, device=device, json_lines=json_lines, skip_existing=skip_existing,
-        quiet=quiet, recursive=recursive, max_pixels=max_pixels,
+        quiet=quiet, recursive=recursive, max_pixels=max_pixels, weights=weights,
     ))
 
 
@@ -100,6 +101,7 @@ def localize(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     refiner: RefinerOption = None,
     sam_checkpoint: SamCheckpoint = None,
+    weights: Weights = None,
 ) -> None:
     """Outline the edited regions of each image.
 
@@ -118,7 +120,7 @@ def localize(
     run_analysis(RunOptions(
         command="localize", inputs=inputs, out=out if out is not None else default_out(), write_maps=True,
         method=method, refiner=refiner_name(refiner, sam_checkpoint), threshold=threshold, device=device, json_lines=json_lines,
-        skip_existing=skip_existing, quiet=quiet, recursive=recursive, max_pixels=max_pixels,
+        skip_existing=skip_existing, quiet=quiet, recursive=recursive, max_pixels=max_pixels, weights=weights,
     ))
 
 

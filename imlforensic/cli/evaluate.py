@@ -9,7 +9,9 @@ import typer
 
 from imlforensic.data.datasets import DatasetError
 from imlforensic.metrics.summary import METRIC_LABELS, Summary
+from imlforensic.cli.run import Weights, use_weights
 from imlforensic.pipeline.analysis import Analyzer
+from imlforensic.pipeline.batch import one_line
 from imlforensic.pipeline.evaluation import evaluate_dataset
 from imlforensic.registry import DEFAULT_METHOD, REGISTRY, UnknownModelError, WeightsError
 from imlforensic.registry.registry import DEVICE_PATTERN
@@ -40,6 +42,7 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    weights: Weights = None,
 ) -> None:
     """Measure a method on labelled datasets: pixel F1, IoU, best F1, pixel AUC, false alarms, image AUC.
 
@@ -48,6 +51,8 @@ def evaluate(
     [bold]Example[/bold]
 
       imlforensic evaluate data/casia1@val data/casia2 --method classical
+
+      imlforensic evaluate data/casia1@val --weights runs/mine/last.safetensors
     """
     if not DEVICE_PATTERN.match(device):
         typer.echo(f"error: unknown device {device!r}", err=True)
@@ -59,10 +64,13 @@ def evaluate(
     except UnknownModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if weights is not None:
+        use_weights(method, weights)
     try:
         analyzer = Analyzer(method, device=device, threshold=threshold, refiner=refiner)
-    except WeightsError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        analyzer.provenance()  # load now: a bad checkpoint is one error, not one per image
+    except (WeightsError, ImportError, ValueError, RuntimeError) as exc:
+        typer.echo(f"error: cannot load {method!r}: {one_line(exc)}", err=True)
         raise typer.Exit(1) from None
     results = []
     failed = False
@@ -79,11 +87,15 @@ def evaluate(
         results.append((root, evaluation.summary))
     if json_out:
         payload = {
-            "method": method, "refiner": refiner, "threshold": analyzer.threshold,
+            "method": method, "weights": str(weights) if weights is not None else None,
+            "refiner": refiner, "threshold": analyzer.threshold,
             "datasets": {name: summary.as_dict() for name, summary in results},
         }
         typer.echo(json.dumps(payload, indent=2))
     elif results:
-        typer.echo(f"method {method}" + (f" + refiner {refiner}" if refiner else "") + f", threshold {analyzer.threshold}")
+        typer.echo(
+            f"method {method}" + (f" (weights {weights})" if weights is not None else "")
+            + (f" + refiner {refiner}" if refiner else "") + f", threshold {analyzer.threshold}"
+        )
         typer.echo(format_table(results))
     raise typer.Exit(1 if failed else 0)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -26,6 +26,11 @@ from imlforensic.registry import DEFAULT_METHOD, REGISTRY, UnknownModelError, We
 from imlforensic.registry.registry import DEVICE_PATTERN
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+Weights = Annotated[Optional[Path], typer.Option(
+    "--weights", help="A checkpoint from `imlforensic train` to use instead of the method's shipped weights (mvcam, mvcam-net).",
+    show_default=False,
+)]
 
 
 @dataclass
@@ -43,6 +48,7 @@ class RunOptions:
     quiet: bool
     recursive: bool
     max_pixels: int
+    weights: Path | None = None  # a checkpoint replacing the method's own (--weights)
 
 
 def usage_error(message: str) -> typer.Exit:
@@ -66,13 +72,15 @@ def run_analysis(opts: RunOptions) -> None:
     if not DEVICE_PATTERN.match(opts.device):
         raise usage_error(f"unknown device {opts.device!r}; use auto, cpu, cuda, cuda:N or mps")
     if opts.method is None:
-        opts.method = default_method(quiet=opts.quiet)
+        opts.method = DEFAULT_METHOD if opts.weights is not None else default_method(quiet=opts.quiet)
     try:
         entry = REGISTRY.entry(opts.method)
         if opts.refiner:
             REGISTRY.entry(opts.refiner)
     except UnknownModelError as exc:
         raise usage_error(str(exc)) from None
+    if opts.weights is not None:
+        entry = use_weights(opts.method, opts.weights)
     if entry.task not in ("detector", "classifier"):
         raise usage_error(f"{opts.method!r} is a {entry.task}, not a detection method")
     if opts.refiner and REGISTRY.entry(opts.refiner).task != "segmenter":
@@ -167,6 +175,18 @@ def _print_summary(opts: RunOptions, result: BatchResult, missing: list[str]) ->
     if failures:
         names = [display for display, _ in result.failed] + missing
         typer.echo("failed: " + ", ".join(names), err=True)
+
+
+def use_weights(method: str, weights: Path) -> Any:
+    """``--weights``: the method's registry entry, now loading ``weights``; exits on a bad choice."""
+    if REGISTRY.entry(method).weights is None:
+        learned = ", ".join(e.name for e in REGISTRY.entries("detector") if e.weights is not None)
+        raise usage_error(f"--weights goes with a learned method ({learned}), not {method!r}")
+    try:
+        return REGISTRY.use_weights(method, weights)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def default_method(quiet: bool = False) -> str:

@@ -23,8 +23,8 @@ from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet, NetworkConf
 FORMAT = "imlforensic.multiview-cam/1"
 
 
-class CheckpointError(Exception):
-    pass
+class CheckpointError(ValueError):
+    """A file that is not a readable localizer checkpoint (one-line message)."""
 
 
 def git_commit() -> str:

@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -92,6 +92,32 @@ class Registry:
             raise ValueError(f"model {entry.name!r} is already registered")
         self._entries[entry.name] = entry
         return entry
+
+    def use_weights(self, name: str, path: str | Path) -> ModelEntry:
+        """Make entry ``name`` load the checkpoint at ``path`` (``--weights``) instead of its own.
+
+        The entry keeps its name (so notes and thresholds rules still apply), its version gains
+        ``+local`` and outputs record the file's computed sha256. Raises ``ValueError`` for an entry
+        without weights or a path that is not a file.
+        """
+        from imlforensic.registry.weights import LocalFile
+
+        entry = self.entry(name)
+        if entry.weights is None:
+            learned = ", ".join(e.name for e in self._entries.values() if e.task == entry.task and e.weights is not None)
+            raise ValueError(f"{name!r} has no weights to replace; --weights goes with a learned method ({learned})")
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ValueError(f"weights {path}: no such file")
+        local = replace(
+            entry, weights=LocalFile(str(path.resolve())), version=entry.version.split("+")[0] + "+local",
+            summary=f"{entry.summary} [weights: {path}]", fallback=None,
+        )
+        with self._lock:
+            self._entries[name] = local
+            self._weights_sha.pop(name, None)
+            self._loaded = {key: model for key, model in self._loaded.items() if key[0] != name}
+        return local
 
     def entry(self, name: str) -> ModelEntry:
         try:
