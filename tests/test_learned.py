@@ -69,6 +69,7 @@ def test_train_command_calibrates_the_checkpoint_on_synthetic_edits(tmp_path, ru
                                  "--calibration-samples", "12"])
     assert result.exit_code == 0, result.output
     assert "calibrated on 12 synthetic samples" in result.output
+    assert f"evaluate DATASET --weights {tmp_path / 'run' / 'last.safetensors'}" in result.output
     metadata = read_metadata(tmp_path / "run" / "last.safetensors")
     assert metadata["steps"] == 4 and set(metadata["thresholds"]) == {"sel", "network"}
     assert all(any(np.isclose(v["threshold"], CANDIDATES)) for v in metadata["thresholds"].values())

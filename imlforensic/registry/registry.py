@@ -96,7 +96,7 @@ class Registry:
     def use_weights(self, name: str, path: str | Path) -> ModelEntry:
         """Make entry ``name`` load the checkpoint at ``path`` (``--weights``) instead of its own.
 
-        The entry keeps its name (so notes and thresholds rules still apply), its version gains
+        The entry keeps its name (so its method notes and options still apply), its version gains
         ``+local`` and outputs record the file's computed sha256. Raises ``ValueError`` for an entry
         without weights or a path that is not a file.
         """
@@ -104,8 +104,7 @@ class Registry:
 
         entry = self.entry(name)
         if entry.weights is None:
-            learned = ", ".join(e.name for e in self._entries.values() if e.task == entry.task and e.weights is not None)
-            raise ValueError(f"{name!r} has no weights to replace; --weights goes with a learned method ({learned})")
+            raise ValueError(f"{name!r} has no weights to replace")
         path = Path(path).expanduser()
         if not path.is_file():
             raise ValueError(f"weights {path}: no such file")
