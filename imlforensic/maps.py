@@ -17,6 +17,11 @@ TOP_FRACTION = 0.0025
 """Share of the image (0.25 %, a 16 x 16 patch of a 384 x 256 photo) that evidence must cover."""
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logits to probabilities (float32), without overflow for large |z|."""
+    return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)
+
+
 def top_k(n_pixels: int, fraction: float = TOP_FRACTION) -> int:
     return min(n_pixels, max(16, int(round(fraction * n_pixels))))
 

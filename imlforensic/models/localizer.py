@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from imlforensic.io.images import LoadedImage
-from imlforensic.maps import pool_score
+from imlforensic.maps import pool_score, sigmoid
 from imlforensic.models.checkpoint import load_model
 from imlforensic.models.inputs import build_views
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
@@ -84,10 +84,6 @@ def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
     last = (length - tile + STRIDE - 1) // STRIDE * STRIDE
     origins = list(range(0, last, step)) + [last]
     return sorted(set(origins))
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)
 
 
 @dataclass
@@ -149,12 +145,12 @@ class LearnedLocalizer:
 
     def heatmap(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The method's probability map and its parts (``network``, and ``sel`` when fused)."""
-        return self._heatmap(rgb, luma_table)[:2]
+        return self.read_logits(self.logit_map(rgb, luma_table), rgb)[:2]
 
-    def _heatmap(self, rgb: np.ndarray, luma_table: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        logits = self.logit_map(rgb, luma_table)
+    def read_logits(self, logits: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+        """The map, its parts and the background shift from a :meth:`logit_map` of ``rgb``."""
         shift = 0.0 if self.background is None else max(0.0, float(np.median(logits)) - self.background)
-        logits -= shift
+        logits = logits - shift
         if not self.fuse_sel:
             return sigmoid(logits), {}, shift
         anomaly = raw_anomaly(rgb, "sel")
@@ -162,7 +158,7 @@ class LearnedLocalizer:
         return fused, {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel")}, shift
 
     def analyse(self, image: LoadedImage) -> MethodOutput:
-        heatmap, views, shift = self._heatmap(image.rgb, image.luma_table)
+        heatmap, views, shift = self.read_logits(self.logit_map(image.rgb, image.luma_table), image.rgb)
         details = {} if self.background is None else {"background_shift_logit": round(shift, 4)}
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
 

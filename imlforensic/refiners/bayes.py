@@ -78,6 +78,8 @@ from typing import Sequence
 
 import numpy as np
 
+from imlforensic.maps import sigmoid
+
 
 @dataclass(frozen=True)
 class FusionParams:
@@ -133,10 +135,6 @@ class FusionParams:
 
 def logit(p: np.ndarray | float) -> np.ndarray | float:
     return np.log(p) - np.log1p(-np.asarray(p)) if isinstance(p, np.ndarray) else float(np.log(p) - np.log1p(-p))
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)
 
 
 def evidence(coarse: np.ndarray, params: FusionParams) -> np.ndarray:

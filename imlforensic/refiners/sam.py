@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from imlforensic.refiners.bayes import CandidateGroup, FusionParams, FusionResult, fuse_candidates, sigmoid
+from imlforensic.maps import sigmoid
+from imlforensic.refiners.bayes import CandidateGroup, FusionParams, FusionResult, fuse_candidates
 from imlforensic.refiners.base import Refiner
 from imlforensic.refiners.prompts import Box, Prompt, box_mask, box_slices, prompts_from_map
 

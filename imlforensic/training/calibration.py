@@ -45,20 +45,19 @@ def synthetic_samples(photos: list[Path], samples: int = 240, seed: int = 12345,
     return [synthesizer.sample(rng) for _ in range(samples)]
 
 
-def background_level(localizer: LearnedLocalizer, samples: list[Sample]) -> float:
+def background_level(logit_maps: list[np.ndarray], samples: list[Sample]) -> float:
     """Median over the untouched samples of their median network logit."""
-    medians = [float(np.median(localizer.logit_map(s.rgb, s.luma_table))) for s in samples if not s.label]
+    medians = [float(np.median(logits)) for logits, s in zip(logit_maps, samples) if not s.label]
     if not medians:
         raise ValueError("no untouched samples to measure the background level on")
     return float(np.median(medians))
 
 
-def choose_threshold(localizer: LearnedLocalizer, samples: list[Sample], max_false_alarm: float = 0.02) -> dict[str, Any]:
+def choose_threshold(heatmaps: list[np.ndarray], samples: list[Sample], max_false_alarm: float = 0.02) -> dict[str, Any]:
     """Best mean F1 on the edited samples with at most ``max_false_alarm`` flagged on the untouched ones."""
     f1 = {t: [] for t in CANDIDATES}
     false_alarm = {t: [] for t in CANDIDATES}
-    for sample in samples:
-        heatmap, _ = localizer.heatmap(sample.rgb, sample.luma_table)
+    for heatmap, sample in zip(heatmaps, samples):
         score = pool_score(heatmap)
         for t in CANDIDATES:
             mask = binarize(heatmap, float(t)) if score >= t else np.zeros(heatmap.shape, bool)
@@ -77,12 +76,14 @@ def calibrate(model: MultiViewCAMNet | CAMEnsemble, photos: list[Path], device: 
     """The ``background`` and ``thresholds`` metadata of a checkpoint (module docstring)."""
     model.eval()
     data = synthetic_samples(photos, samples, seed, size)
-    probe = LearnedLocalizer(model, device)
-    background = background_level(probe, data)
-    thresholds = {
-        key: choose_threshold(LearnedLocalizer(model, device, fuse_sel=fuse, background=background), data)
-        for key, fuse in (("sel", True), ("network", False))
-    }
+    network = LearnedLocalizer(model, device)
+    logit_maps = [network.logit_map(s.rgb, s.luma_table) for s in data]  # run once, read twice below
+    background = background_level(logit_maps, data)
+    thresholds = {}
+    for key, fuse in (("sel", True), ("network", False)):
+        reading = LearnedLocalizer(model, device, fuse_sel=fuse, background=background)
+        heatmaps = [reading.read_logits(logits, s.rgb)[0] for logits, s in zip(logit_maps, data)]
+        thresholds[key] = choose_threshold(heatmaps, data)
     return {"background": {"logit": background, "samples": samples, "seed": seed},
             "thresholds": thresholds, "calibration": {"samples": samples, "seed": seed, "size": list(size)}}
 
