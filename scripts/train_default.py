@@ -27,7 +27,7 @@ What it does, fixed here so the result can be reproduced:
   (imlforensic.training.calibration), never on the evaluation images: the background level of
   authentic photos (median of their median logits) and the thresholds (best mean pixel F1 on
   edited samples with at most 2 % false alarms on untouched ones) for the ensemble's map fused
-  with the sel view (``mvcam``) and for the network alone (``mvcam-net``); stored in the
+  with the sel and copy-move views (``mvcam``) and for the network alone (``mvcam-net``); stored in the
   checkpoint's metadata. Each member is also calibrated alone, into ``OUT/seedN/calibrated.safetensors``
   (for ``imlforensic evaluate --weights``; not shipped).
 * **schedule**: the ``cpu`` preset of imlforensic.training.trainer (steps, batch size, learning

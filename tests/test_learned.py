@@ -246,27 +246,36 @@ def test_default_falls_back_to_classical_without_weights(tmp_path, runner, photo
     assert result.exit_code == 1 and "weights for 'mvcam' are not installed" in result.stderr
 
 
-def test_default_method_adds_the_sel_evidence_to_the_network_map(tmp_path, photos):
+@pytest.mark.parametrize("copied", [False, True])
+def test_default_method_adds_the_sel_and_copy_move_evidence_to_the_network_map(tmp_path, photos, copied):
     from imlforensic.io.images import load_image
     from imlforensic.maps import pool_score
     from imlforensic.registry import REGISTRY
+    from imlforensic.views.copy_move import EVIDENCE_LOGIT
 
-    image = load_image(save(cv2.resize(photos["coffee"], (256, 192)), tmp_path / "c.jpg", quality=85))
+    rgb = cv2.resize(photos["astronaut" if copied else "coffee"], (384, 256) if copied else (256, 192))
+    if copied:
+        rgb[100:164, 190:254] = rgb[60:124, 40:104].copy()
+    image = load_image(save(rgb, tmp_path / "c.jpg", quality=85))
     fused = REGISTRY.load("mvcam", "cpu").analyse(image)
     network = REGISTRY.load("mvcam-net", "cpu").analyse(image).heatmap
     sel = REGISTRY.load("sel", "cpu").analyse(image).heatmap
     np.testing.assert_allclose(fused.views["network"], network, atol=1e-5)
     np.testing.assert_allclose(fused.views["sel"], sel, atol=1e-6)
+    copies = fused.views["copymove"]
+    assert fused.details["copy_move_pairs"] == int(copied)
+    assert (copies[100:164, 190:254] >= 0.5).mean() > 0.3 if copied else not copies.any()
 
     def logit(p):
         p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
         return np.log(p / (1 - p))
 
-    # log-odds add up; the sel view's evidence is zero where its calibrated map reads sigmoid(-3)
-    expected = 1 / (1 + np.exp(-(logit(network) + logit(sel) + 3.0)))
+    # log-odds add up; the sel view's evidence is zero where its calibrated map reads sigmoid(-3),
+    # the copy-move view's is EVIDENCE_LOGIT inside a duplicated region and zero elsewhere
+    expected = 1 / (1 + np.exp(-(logit(network) + logit(sel) + 3.0 + EVIDENCE_LOGIT * copies)))
     inside = (network > 1e-4) & (network < 1 - 1e-4) & (sel > 1e-4) & (sel < 1 - 1e-4)
     np.testing.assert_allclose(fused.heatmap[inside], expected[inside], atol=2e-3)
-    assert fused.heatmap.shape == (192, 256) and fused.score == pytest.approx(pool_score(fused.heatmap))
+    assert fused.heatmap.shape == rgb.shape[:2] and fused.score == pytest.approx(pool_score(fused.heatmap))
     thresholds = read_metadata(REGISTRY.weights_path("mvcam"))["thresholds"]
     assert REGISTRY.load("mvcam", "cpu").default_threshold == thresholds["sel"]["threshold"]
     assert REGISTRY.load("mvcam-net", "cpu").default_threshold == thresholds["network"]["threshold"]

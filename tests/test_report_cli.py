@@ -45,8 +45,9 @@ def test_report_from_images_with_figures(images: Path, tmp_path: Path) -> None:
     assert (results / "batch.jsonl").is_file()
 
     pages = pdf_text(pdf)
-    # cover (1) + one page per analysed image (3) + appendix (2)
-    assert len(pages) == 6
+    # cover (1) + one page per analysed image (3) + appendix (3: A, notes on mvcam and the network
+    # and views it combines; B, how to read the report)
+    assert len(pages) == 7
     text = "\n".join(pages)
     for key in ("Test case", "C-17", "Zoë Test", "2024-05-06", "broken.jpg", "failed"):
         assert key in text
@@ -95,7 +96,7 @@ def test_report_from_results_folder_and_batch_log(images: Path, tmp_path: Path) 
     assert (round(float(box.width)), round(float(box.height))) == (612, 792)
     text = "\n".join(pdf_text(pdf))
     assert "broken.jpg" in text and "failed" in text
-    assert len(reader.pages) == 6
+    assert len(reader.pages) == 7
 
 
 def test_report_without_failures_exits_zero(tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_report_without_failures_exits_zero(tmp_path: Path) -> None:
     save_jpeg(folder / "one.jpg", photo(160, 120, 5))
     result = runner.invoke(app, ["report", str(folder), "-o", str(tmp_path / "r.pdf"), "-q"])
     assert result.exit_code == 0, result.output
-    assert len(pdf_text(tmp_path / "r.pdf")) == 4  # cover, image, appendix x 2
+    assert len(pdf_text(tmp_path / "r.pdf")) == 5  # cover, image, appendix x 3
 
 
 def test_report_usage_errors(images: Path, tmp_path: Path) -> None:

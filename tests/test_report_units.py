@@ -118,6 +118,13 @@ def test_describe_classical_includes_its_views_with_papers() -> None:
     assert any("Mahdian" in ref for ref in descriptions[2].references)
 
 
+def test_describe_mvcam_includes_the_network_and_both_views() -> None:
+    descriptions = describe({"name": "mvcam", "version": "2.1"})
+    assert [d.name for d in descriptions] == ["mvcam", "mvcam-net", "sel", "copymove"]
+    assert any("Amerini" in ref for ref in descriptions[3].references)
+    assert "copy_move_pairs" in descriptions[3].paragraphs[0]
+
+
 def test_describe_falls_back_to_paper_and_registry() -> None:
     learned = describe({"name": "wsl-future", "version": "2", "reference": "Wang & Abhayaratne, multi-resolution CAM, BMVC-W 2024"})[0]
     assert "class activation maps" in learned.paragraphs[0]

@@ -22,7 +22,12 @@ where it sees nothing unusual it lowers the map a little instead of leaving it u
 noisy-OR, the first design, could only raise it). The two are not independent (the network
 reads statistics of the same recompressions), so the sum over-counts shared evidence; the
 threshold is chosen for the fused map (:mod:`imlforensic.training.calibration`), which absorbs a
-constant over-count. ``mvcam-net`` is the network's map alone.
+constant over-count. The copy-move view (:mod:`imlforensic.views.copy_move`) is added the same
+way: pixels of a duplicated region get its evidence weight
+(:data:`imlforensic.views.copy_move.EVIDENCE_LOGIT`, measured on synthetic edits), other pixels
+nothing. A region moved within its own photo carries that photo's compression and noise, so the
+network and sel often miss it or point at the wrong one of the two copies; the repetition
+itself is what gives it away. ``mvcam-net`` is the network's map alone.
 
 **Background level.** Edits are a minority of a picture, so where the edit is shows in how a
 region stands out from the image's own background, not in how high the whole map is: a network
@@ -35,6 +40,7 @@ lowered by the difference before anything else; maps at or below it are left as 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +56,13 @@ from imlforensic.models.inputs import build_views
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.result import MethodOutput
 from imlforensic.views.classical import calibrate, log_likelihood_ratio, raw_anomaly
+from imlforensic.views.copy_move import EVIDENCE_LOGIT, CopyMoveResult, find_copies
 
 STRIDE = 32  # the network's coarsest stride
+
+# The copy-move view runs in this thread while the network runs (OpenCV's SIFT and numpy release
+# the GIL; the views before the network are largely single-threaded, so the second core is free).
+_COPY_MOVE_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imlforensic-copy-move")
 
 
 def _pad_to_multiple(views: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -93,7 +104,7 @@ class LearnedLocalizer:
     tile: int = 1024
     overlap: int = 128
     default_threshold: float = 0.5  # chosen on synthetic edits (training.calibration), kept in the checkpoint
-    fuse_sel: bool = False  # add the sel view's log-likelihood ratio (module docstring)
+    fuse_sel: bool = False  # add the sel and copy-move views' log-likelihood ratios (module docstring)
     flip: bool = True  # average with the mirrored views' map (module docstring)
     background: float | None = None  # typical authentic background logit (module docstring)
 
@@ -144,22 +155,31 @@ class LearnedLocalizer:
         return [(member, i % 2 == 1) for i, member in enumerate(members)]
 
     def heatmap(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The method's probability map and its parts (``network``, and ``sel`` when fused)."""
+        """The method's probability map and its parts (``network``, ``sel`` and ``copymove`` when fused)."""
         return self.read_logits(self.logit_map(rgb, luma_table), rgb)[:2]
 
-    def read_logits(self, logits: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        """The map, its parts and the background shift from a :meth:`logit_map` of ``rgb``."""
-        shift = 0.0 if self.background is None else max(0.0, float(np.median(logits)) - self.background)
-        logits = logits - shift
+    def read_logits(self, logits: np.ndarray, rgb: np.ndarray, copies: CopyMoveResult | None = None,
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
+        """The map, its parts and the numbers behind it from a :meth:`logit_map` of ``rgb``
+        (``copies``: the copy-move view of ``rgb`` when already computed)."""
+        details: dict[str, float] = {}
+        if self.background is not None:
+            shift = max(0.0, float(np.median(logits)) - self.background)
+            logits = logits - shift
+            details["background_shift_logit"] = round(shift, 4)
         if not self.fuse_sel:
-            return sigmoid(logits), {}, shift
+            return sigmoid(logits), {}, details
         anomaly = raw_anomaly(rgb, "sel")
-        fused = sigmoid(logits + log_likelihood_ratio(anomaly, "sel"))
-        return fused, {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel")}, shift
+        copies = find_copies(rgb) if copies is None else copies
+        fused = sigmoid(logits + log_likelihood_ratio(anomaly, "sel") + EVIDENCE_LOGIT * copies.map)
+        details["copy_move_pairs"] = len(copies.pairs)
+        views = {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel"), "copymove": copies.map}
+        return fused, views, details
 
     def analyse(self, image: LoadedImage) -> MethodOutput:
-        heatmap, views, shift = self.read_logits(self.logit_map(image.rgb, image.luma_table), image.rgb)
-        details = {} if self.background is None else {"background_shift_logit": round(shift, 4)}
+        copies = _COPY_MOVE_THREAD.submit(find_copies, image.rgb) if self.fuse_sel else None
+        logits = self.logit_map(image.rgb, image.luma_table)
+        heatmap, views, details = self.read_logits(logits, image.rgb, copies.result() if copies else None)
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
 
 

@@ -9,8 +9,9 @@ JSON record (``NAME.json``, and one line of ``--json`` output), schema ``imlfore
     class_probs  per-verdict probabilities when the method gives them, else null
     flagged_fraction  share of pixels in the mask
     method, refiner   name, task, version, weights sha256, reference
-    details    numbers behind the method's map (e.g. ``background_shift_logit``: how far mvcam
-               lowered a network map raised over the whole image), ``{}`` when it has none
+    details    numbers behind the method's map (mvcam: ``background_shift_logit``, how far it
+               lowered a network map raised over the whole image; ``copy_move_pairs``, how many
+               duplicated region pairs the copy-move view found), ``{}`` when it has none
     threshold, settings (device, max_pixels, ...), outputs (file names), timings_s, tool, created
 """
 

@@ -60,13 +60,14 @@ def _mvcam_entry(name: str, version: str, summary: str, fuse_sel: bool) -> Model
 
 
 REGISTRY.register(_mvcam_entry(
-    "mvcam", "2.0",
+    "mvcam", "2.1",
     "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
-    "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel evidence added",
+    "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel and copy-move evidence added",
     fuse_sel=True,
 ))
 REGISTRY.register(_mvcam_entry(
-    "mvcam-net", "2.0", "The mvcam network's map alone, without the sel view (for comparison)", fuse_sel=False,
+    "mvcam-net", "2.0", "The mvcam network's map alone, without the sel and copy-move views (for comparison)",
+    fuse_sel=False,
 ))
 
 DEFAULT_METHOD = "mvcam"

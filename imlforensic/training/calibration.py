@@ -11,7 +11,8 @@ constants follow and are stored in the checkpoint's metadata:
   *everywhere* says something about the whole image (a global recompression, a texture the
   network finds odd), not where the edit is.
 * **thresholds** (``thresholds``), one per reading of the checkpoint: ``sel`` for the map fused
-  with the sel view (``mvcam``), ``network`` for the network alone (``mvcam-net``). Each is the one
+  with the sel and copy-move views (``mvcam``; the key keeps its first name), ``network`` for the
+  network alone (``mvcam-net``). Each is the one
   that maximises the mean pixel F1 of the edited samples (masks applied with the pipeline's own
   rule, imlforensic.maps.binarize, after the image-level decision) among the thresholds whose mean
   false-alarm fraction on the untouched samples stays at or below ``max_false_alarm``. Candidates
