@@ -9,7 +9,7 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, LocalFile,
 REGISTRY = Registry()
 
 # sha256 of weights/mvcam-lite0.safetensors, produced by scripts/train_default.py --install
-MVCAM_SHA256 = "0f303588c1d52ed41fed314d578d932248b85b9e89aebd3f1784aa53ff68b495"
+MVCAM_SHA256 = "3a07bc5ec09d6ee8b48b190efdb0db25664947db63c006088fb7ae4598c111b2"
 
 _PAPER_WCBNET = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 
