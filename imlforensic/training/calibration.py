@@ -24,6 +24,7 @@ constants follow and are stored in the checkpoint's metadata:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,17 @@ CANDIDATES = np.round(np.arange(0.5, 0.91, 0.05), 2)
 
 def synthetic_samples(photos: list[Path], samples: int = 240, seed: int = 12345,
                       size: tuple[int, int] = (256, 384)) -> list[Sample]:
-    """The fixed calibration set: about half edited, half untouched."""
-    synthesizer = EditSynthesizer(photos, size=size)
+    """The fixed calibration set: about half edited, half untouched. The same arguments give the
+    same samples, so the last set is kept for the next call (scripts/train_default.py calibrates
+    each member and the ensemble on it)."""
+    return list(_synthetic_samples(tuple(photos), samples, seed, tuple(size)))
+
+
+@functools.lru_cache(maxsize=1)
+def _synthetic_samples(photos: tuple[Path, ...], samples: int, seed: int, size: tuple[int, int]) -> tuple[Sample, ...]:
+    synthesizer = EditSynthesizer(list(photos), size=size)
     rng = np.random.default_rng(seed)
-    return [synthesizer.sample(rng) for _ in range(samples)]
+    return tuple(synthesizer.sample(rng) for _ in range(samples))
 
 
 def background_level(logit_maps: list[np.ndarray], samples: list[Sample]) -> float:
