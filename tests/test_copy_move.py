@@ -8,7 +8,9 @@ import pytest
 
 from conftest import save
 from imlforensic.io.images import load_image
-from imlforensic.views.copy_move import find_copies
+from imlforensic.views.copy_move import (
+    EVIDENCE_LOGIT, CopyMoveResult, CopyPair, colour_offset, evidence_logits, find_copies, lattice_fraction,
+)
 
 SIZE = (384, 256)  # width, height: the size of CASIA v1 pictures
 
@@ -89,3 +91,67 @@ def test_untouched_photos_have_no_copies(tmp_path, photos, name):
 def test_flat_image_has_no_keypoints_and_no_copies():
     result = find_copies(np.full((64, 80, 3), 128, np.uint8))
     assert result.pairs == [] and result.map.shape == (64, 80) and not result.map.any()
+
+
+def test_a_copy_whose_colours_differ_is_set_aside_as_repetition(tmp_path, photos):
+    """Two look-alike objects under different light are not a copy (a copy keeps its colours)."""
+    rgb = cv2.resize(photos["astronaut"], SIZE, interpolation=cv2.INTER_AREA)
+    patch = np.clip(rgb[60:124, 40:104].astype(np.int16) + 20, 0, 255).astype(np.uint8)  # brighter
+    rgb[100:164, 190:254] = patch
+    result = find_copies(load_image(save(rgb, tmp_path / "lit.jpg", quality=90)).rgb)
+    assert result.pairs == [] and result.repetitions == 1 and not result.map.any()
+
+
+def _row_of_three(gap: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grey texture with one 48 x 48 block repeated three times, ``gap`` px apart (a lattice);
+    returns the grey image, the first two blocks (the source of shift ``gap``) and the first block."""
+    grey = cv2.cvtColor(_texture(1), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    block = cv2.cvtColor(_texture(2), cv2.COLOR_RGB2GRAY).astype(np.float32)[:48, :48]
+    first = np.zeros(grey.shape, bool)
+    for i in range(3):
+        grey[100:148, 20 + i * gap:68 + i * gap] = block
+    first[100:148, 20:68] = True
+    two = first | np.roll(first, gap, axis=1)
+    return grey, two, first
+
+
+def test_a_row_of_three_is_a_lattice_and_a_single_copy_is_not():
+    grey, two, first = _row_of_three()
+    step = np.array([[1.0, 0.0, 100.0], [0.0, 1.0, 0.0]])
+    assert lattice_fraction(grey, two, step) > 0.9  # block 1 also matches two steps on, block 2 one step back
+    single = grey.copy()
+    single[100:148, 220:268] = cv2.cvtColor(_texture(3), cv2.COLOR_RGB2GRAY).astype(np.float32)[:48, :48]
+    assert lattice_fraction(single, first, step) < 0.05  # blocks 1 and 2 only: a pair, nothing further
+
+
+def test_colour_offset_reads_the_median_difference_of_the_copy():
+    rgb = _texture(4).astype(np.float32)
+    source = np.zeros(rgb.shape[:2], bool)
+    source[20:80, 30:90] = True
+    rgb[20:80, 230:290] = rgb[20:80, 30:90] + np.array([0.0, 12.0, -5.0], np.float32)
+    assert colour_offset(rgb, source, np.array([[1.0, 0.0, 200.0], [0.0, 1.0, 0.0]])) == pytest.approx(12.0, abs=0.01)
+
+
+def _pair_result(shape=(40, 60)) -> CopyMoveResult:
+    source, target = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    source[5:15, 5:15] = 1.0
+    target[5:15, 40:50] = 1.0
+    pair = CopyPair(matrix=np.array([[1.0, 0, 35], [0, 1, 0]]), keypoints=9, area=0.04, source=source, target=target)
+    return CopyMoveResult(map=np.maximum(source, target), pairs=[pair])
+
+
+def test_evidence_is_shared_between_the_two_regions_by_the_other_evidence():
+    result = _pair_result()
+    source, target = result.pairs[0].source > 0, result.pairs[0].target > 0
+    flat = evidence_logits(result, np.zeros(result.map.shape, np.float32))
+    assert np.allclose(flat[source | target], EVIDENCE_LOGIT) and not flat[~(source | target)].any()
+    other = np.zeros(result.map.shape, np.float32)
+    other[target] = 1.0  # the rest of the evidence leans one logit towards the target
+    shared = evidence_logits(result, other)
+    p = 1 / (1 + np.exp(-1.0))
+    assert shared[target] == pytest.approx(EVIDENCE_LOGIT + np.log(2 * p), abs=1e-5)
+    assert shared[source] == pytest.approx(EVIDENCE_LOGIT + np.log(2 * (1 - p)), abs=1e-5)
+    # the two likelihood ratios average to the calibrated one
+    assert (np.exp(shared[target][0]) + np.exp(shared[source][0])) / 2 == pytest.approx(np.exp(EVIDENCE_LOGIT), rel=1e-5)
+    other[target] = 50.0  # the source is surely the original: it gets nothing, never a negative weight
+    assert not evidence_logits(result, other)[source].any()

@@ -251,7 +251,7 @@ def test_default_method_adds_the_sel_and_copy_move_evidence_to_the_network_map(t
     from imlforensic.io.images import load_image
     from imlforensic.maps import pool_score
     from imlforensic.registry import REGISTRY
-    from imlforensic.views.copy_move import EVIDENCE_LOGIT
+    from imlforensic.views.copy_move import EVIDENCE_LOGIT, find_copies
 
     rgb = cv2.resize(photos["astronaut" if copied else "coffee"], (384, 256) if copied else (256, 192))
     if copied:
@@ -263,16 +263,25 @@ def test_default_method_adds_the_sel_and_copy_move_evidence_to_the_network_map(t
     np.testing.assert_allclose(fused.views["network"], network, atol=1e-5)
     np.testing.assert_allclose(fused.views["sel"], sel, atol=1e-6)
     copies = fused.views["copymove"]
-    assert fused.details["copy_move_pairs"] == int(copied)
+    assert fused.details["copy_move_pairs"] == int(copied) and fused.details["copy_move_repetitions"] == 0
     assert (copies[100:164, 190:254] >= 0.5).mean() > 0.3 if copied else not copies.any()
 
     def logit(p):
         p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
         return np.log(p / (1 - p))
 
-    # log-odds add up; the sel view's evidence is zero where its calibrated map reads sigmoid(-3),
-    # the copy-move view's is EVIDENCE_LOGIT inside a duplicated region and zero elsewhere
-    expected = 1 / (1 + np.exp(-(logit(network) + logit(sel) + 3.0 + EVIDENCE_LOGIT * copies)))
+    # log-odds add up; the sel view's evidence is zero where its calibrated map reads sigmoid(-3);
+    # the copy-move view's EVIDENCE_LOGIT is shared between the two regions of a pair by the
+    # medians of the rest of the evidence (E + log 2 sigmoid(z_region - z_other_region)), zero elsewhere
+    other = logit(network) + logit(sel) + 3.0
+    evidence = np.zeros_like(other)
+    pairs = find_copies(image.rgb).pairs
+    assert len(pairs) == int(copied)
+    for pair in pairs:
+        z_source, z_target = (np.median(other[region >= 0.5]) for region in (pair.source, pair.target))
+        for region, lead in ((pair.source, z_source - z_target), (pair.target, z_target - z_source)):
+            evidence = np.maximum(evidence, region * max(0.0, EVIDENCE_LOGIT + np.log(2 / (1 + np.exp(-lead)))))
+    expected = 1 / (1 + np.exp(-(other + evidence)))
     inside = (network > 1e-4) & (network < 1 - 1e-4) & (sel > 1e-4) & (sel < 1 - 1e-4)
     np.testing.assert_allclose(fused.heatmap[inside], expected[inside], atol=2e-3)
     assert fused.heatmap.shape == rgb.shape[:2] and fused.score == pytest.approx(pool_score(fused.heatmap))

@@ -119,7 +119,7 @@ def test_describe_classical_includes_its_views_with_papers() -> None:
 
 
 def test_describe_mvcam_includes_the_network_and_both_views() -> None:
-    descriptions = describe({"name": "mvcam", "version": "2.1"})
+    descriptions = describe({"name": "mvcam", "version": "2.2"})
     assert [d.name for d in descriptions] == ["mvcam", "mvcam-net", "sel", "copymove"]
     assert any("Amerini" in ref for ref in descriptions[3].references)
     assert "copy_move_pairs" in descriptions[3].paragraphs[0]

@@ -24,10 +24,12 @@ reads statistics of the same recompressions), so the sum over-counts shared evid
 threshold is chosen for the fused map (:mod:`imlforensic.training.calibration`), which absorbs a
 constant over-count. The copy-move view (:mod:`imlforensic.views.copy_move`) is added the same
 way: pixels of a duplicated region get its evidence weight
-(:data:`imlforensic.views.copy_move.EVIDENCE_LOGIT`, measured on synthetic edits), other pixels
-nothing. A region moved within its own photo carries that photo's compression and noise, so the
-network and sel often miss it or point at the wrong one of the two copies; the repetition
-itself is what gives it away. ``mvcam-net`` is the network's map alone.
+(:data:`imlforensic.views.copy_move.EVIDENCE_LOGIT`, measured on synthetic edits), shared
+between the two regions of a pair by the network's and sel's evidence
+(:func:`imlforensic.views.copy_move.evidence_logits`), other pixels nothing. A region moved
+within its own photo carries that photo's compression and noise, so the network and sel often
+miss it; the repetition itself is what gives it away, and their weaker evidence is still enough
+to tell, more often than not, which of the two regions is the copy. ``mvcam-net`` is the network's map alone.
 
 **Background level.** Edits are a minority of a picture, so where the edit is shows in how a
 region stands out from the image's own background, not in how high the whole map is: a network
@@ -56,7 +58,7 @@ from imlforensic.models.inputs import build_views
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.result import MethodOutput
 from imlforensic.views.classical import calibrate, log_likelihood_ratio, raw_anomaly
-from imlforensic.views.copy_move import EVIDENCE_LOGIT, CopyMoveResult, find_copies
+from imlforensic.views.copy_move import CopyMoveResult, evidence_logits, find_copies
 
 STRIDE = 32  # the network's coarsest stride
 
@@ -171,8 +173,10 @@ class LearnedLocalizer:
             return sigmoid(logits), {}, details
         anomaly = raw_anomaly(rgb, "sel")
         copies = find_copies(rgb) if copies is None else copies
-        fused = sigmoid(logits + log_likelihood_ratio(anomaly, "sel") + EVIDENCE_LOGIT * copies.map)
+        evidence = logits + log_likelihood_ratio(anomaly, "sel")
+        fused = sigmoid(evidence + evidence_logits(copies, evidence))
         details["copy_move_pairs"] = len(copies.pairs)
+        details["copy_move_repetitions"] = copies.repetitions
         views = {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel"), "copymove": copies.map}
         return fused, views, details
 

@@ -11,7 +11,8 @@ JSON record (``NAME.json``, and one line of ``--json`` output), schema ``imlfore
     method, refiner   name, task, version, weights sha256, reference
     details    numbers behind the method's map (mvcam: ``background_shift_logit``, how far it
                lowered a network map raised over the whole image; ``copy_move_pairs``, how many
-               duplicated region pairs the copy-move view found), ``{}`` when it has none
+               duplicated region pairs the copy-move view found; ``copy_move_repetitions``, how
+               many it set aside as natural repetition), ``{}`` when it has none
     threshold, settings (device, max_pixels, ...), outputs (file names), timings_s, tool, created
 """
 

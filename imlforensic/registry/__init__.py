@@ -9,7 +9,7 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, LocalFile,
 REGISTRY = Registry()
 
 # sha256 of weights/mvcam-lite0.safetensors, produced by scripts/train_default.py --install
-MVCAM_SHA256 = "3a07bc5ec09d6ee8b48b190efdb0db25664947db63c006088fb7ae4598c111b2"
+MVCAM_SHA256 = "1b4f7a9996b908ab9fb952c9c002d3e3171dc74fcdd482b1e705581def29e4e8"
 
 _PAPER_WCBNET = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 
@@ -60,9 +60,10 @@ def _mvcam_entry(name: str, version: str, summary: str, fuse_sel: bool) -> Model
 
 
 REGISTRY.register(_mvcam_entry(
-    "mvcam", "2.1",
+    "mvcam", "2.2",
     "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
-    "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel and copy-move evidence added",
+    "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel and copy-move evidence added "
+    "(the copy-move evidence shared between the two regions of a pair, natural repetition set aside)",
     fuse_sel=True,
 ))
 REGISTRY.register(_mvcam_entry(

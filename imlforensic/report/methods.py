@@ -129,10 +129,14 @@ METHOD_NOTES: dict[str, MethodNote] = {
             "other; a match counts only when it is clearly closer than the next candidates and the two points lie "
             "apart. Groups of matches that agree on one rotation, scale and shift are kept (at least eight), and the "
             "picture is then compared with itself moved by that transform, pixel by pixel, to outline both regions. "
-            "The view cannot tell the original from the copy, so it marks both; flat areas (a plain wall) carry no "
-            "keypoints and cannot be matched. Genuine repetition – identical windows, products on a shelf, printed "
-            "patterns – looks the same to it; each pair found is counted in the record (copy_move_pairs). Its "
-            "evidence weight was measured on synthetic edits of authentic photographs."
+            "The view cannot tell the original from the copy and marks both; mvcam shares its evidence between the "
+            "two by what the other views see in each. Flat areas (a plain wall) carry no keypoints and cannot be "
+            "matched. Pairs that look like natural repetition are set aside: a copy keeps the colours of its source, "
+            "while look-alike objects usually differ in light, and a pattern that repeats on beyond the pair "
+            "(windows along a facade) is a lattice, not a copy. Two identical objects in the same light still look "
+            "like a copy to it, and a copy whose colours were changed, or one placed in a row of look-alikes, is "
+            "missed. Each pair kept is counted in the record (copy_move_pairs). Its evidence weight was measured on "
+            "synthetic edits of authentic photographs."
         ),
         references=("amerini",),
     ),

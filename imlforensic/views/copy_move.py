@@ -15,11 +15,19 @@ The keypoint method of Amerini et al. (SIFT + g2NN, TIFS 2011), verified densely
 4. Dense check: the image is compared with itself moved by the transform (zero-normalised
    cross-correlation in a small window). Textured pixels that match their image are the source
    region, kept where a component holds inlier keypoints; the target is the source moved.
+5. Natural repetition is told from a copy by two tests (:func:`is_repetition`). A copy keeps
+   the colours of its source, while two windows, bins or prints side by side differ in light
+   or dye: the median colour difference between the regions must stay under
+   :data:`MAX_COLOUR_OFFSET`. And a copy is a pair, while a facade or a pattern repeats on:
+   if much of the source also matches at twice the transform or at its inverse (the next
+   element of a lattice, :data:`MAX_LATTICE`), the pair is a lattice, not a copy.
 
 The map is 1 on both regions: the view cannot tell the original from its copy (the learned
-localizer's evidence, added to it in ``mvcam``, often can). Repetition also occurs in authentic
-pictures (windows of a facade, tiles); each region found is listed in ``CopyMoveResult.pairs``
-so an analyst can check it.
+localizer's evidence, added to it in ``mvcam``, often can). Step 5 cannot see through two
+equally lit identical objects (two prints of one poster), and it lets a copy whose brightness
+or colour the forger changed, or one placed in a row of look-alikes, go unmarked. Each region
+kept is listed in ``CopyMoveResult.pairs`` so an analyst can check it; the pairs set aside as
+repetition are counted in ``CopyMoveResult.repetitions``.
 """
 
 from __future__ import annotations
@@ -43,10 +51,12 @@ WINDOW = 7  # ZNCC window, working-image pixels
 MIN_STD = 2.0  # grey levels: flatter windows correlate with anything
 MATCH_CORRELATION = 0.8
 MIN_REGION = 0.002  # of the image area
+MAX_COLOUR_OFFSET = 4.0  # grey levels: median colour difference a copy may show (JPEG, resampling)
+MAX_LATTICE = 0.25  # share of the source that may also match at twice the transform or its inverse
 
 # python benchmarks/calibrate_copy_move.py ../shared/data/photos --samples 600
-# -> P(found | edited pixel) = 0.0757, P(found | untouched pixel) = 0.00300
-EVIDENCE_LOGIT = 3.23
+# -> P(found | edited pixel) = 0.0752, P(found | untouched pixel) = 0.00285
+EVIDENCE_LOGIT = 3.27
 """Log-likelihood ratio of "edited" for a pixel inside a duplicated region (``mvcam`` adds it)."""
 
 
@@ -57,6 +67,8 @@ class CopyPair:
     matrix: np.ndarray  # 2 x 3 similarity mapping one region onto the other
     keypoints: int  # inlier keypoint pairs
     area: float  # fraction of the image covered by one of the two regions
+    source: np.ndarray = field(repr=False)  # H x W float32 in [0, 1]: the region ``matrix`` maps ...
+    target: np.ndarray = field(repr=False)  # ... onto this one (which is the copy is not known)
 
     def as_dict(self) -> dict:
         rotation = float(np.degrees(np.arctan2(self.matrix[1, 0], self.matrix[0, 0])))
@@ -73,6 +85,7 @@ class CopyPair:
 class CopyMoveResult:
     map: np.ndarray  # H x W float32: 1 on both regions of every pair found, 0 elsewhere
     pairs: list[CopyPair] = field(default_factory=list)
+    repetitions: int = 0  # region pairs found but set aside as natural repetition (is_repetition)
 
 
 def min_distance(height: int, width: int) -> float:
@@ -171,6 +184,33 @@ def matching_pixels(grey: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return cv2.dilate(matched, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (WINDOW, WINDOW))) > 0
 
 
+def _then(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The 2 x 3 transform ``x -> second(first(x))``."""
+    return second[:, :2] @ first + np.concatenate([np.zeros((2, 2)), second[:, 2:]], axis=1)
+
+
+def colour_offset(rgb: np.ndarray, source: np.ndarray, matrix: np.ndarray) -> float:
+    """Largest per-channel median difference between the source pixels and their copies."""
+    height, width = source.shape
+    moved = cv2.warpAffine(rgb, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(-1.0, -1.0, -1.0))
+    inside = source & (moved.min(axis=2) >= 0)
+    if not inside.any():
+        return float("inf")
+    return float(np.abs(np.median(moved[inside] - rgb[inside], axis=0)).max())
+
+
+def lattice_fraction(grey: np.ndarray, source: np.ndarray, matrix: np.ndarray) -> float:
+    """Share of the source that also matches at twice ``matrix`` or at its inverse."""
+    further = matching_pixels(grey, _then(matrix, matrix)) | matching_pixels(grey, cv2.invertAffineTransform(matrix))
+    return float((source & further).sum() / max(int(source.sum()), 1))
+
+
+def is_repetition(rgb: np.ndarray, grey: np.ndarray, source: np.ndarray, matrix: np.ndarray) -> bool:
+    """Whether a matched region pair looks like natural repetition rather than a copy (step 5)."""
+    return colour_offset(rgb, source, matrix) > MAX_COLOUR_OFFSET or lattice_fraction(grey, source, matrix) > MAX_LATTICE
+
+
 def _region_with_keypoints(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     count, labels = cv2.connectedComponents(mask.astype(np.uint8))
     if count <= 1:
@@ -197,16 +237,42 @@ def find_copies(rgb: np.ndarray) -> CopyMoveResult:
     work_h, work_w = grey.shape
     pairs = g2nn_pairs(points, descriptors, min_distance(work_h, work_w))
     grey = grey.astype(np.float32)
-    found = np.zeros(grey.shape, bool)
+    work_rgb = rgb.astype(np.float32) if size == (width, height) else cv2.resize(
+        rgb, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA).astype(np.float32)
     for matrix, sources in fit_transforms(points, pairs):
         source = _region_with_keypoints(matching_pixels(grey, matrix), sources)
         if source.mean() < MIN_REGION:
             continue
-        target = cv2.warpAffine(source.astype(np.uint8), matrix, (work_w, work_h), flags=cv2.INTER_NEAREST) > 0
-        found |= source | target
+        if is_repetition(work_rgb, grey, source, matrix):
+            result.repetitions += 1
+            continue
+        target = cv2.warpAffine(source.astype(np.uint8), matrix, (work_w, work_h), flags=cv2.INTER_NEAREST)
         in_image = matrix.copy()
         in_image[:, 2] /= scale  # same rotation and scale, shift in image pixels
-        result.pairs.append(CopyPair(matrix=in_image, keypoints=len(sources), area=float(source.mean())))
-    if found.any():
-        result.map = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        regions = [cv2.resize(region.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+                   for region in (source, target)]
+        result.pairs.append(CopyPair(matrix=in_image, keypoints=len(sources), area=float(source.mean()),
+                                     source=regions[0], target=regions[1]))
+        result.map = np.maximum(result.map, np.maximum(*regions))
     return result
+
+
+def evidence_logits(result: CopyMoveResult, other: np.ndarray) -> np.ndarray:
+    """Log-likelihood ratio of "edited" per pixel from the pairs found, given ``other`` evidence.
+
+    A pair says that one of its two regions is a copy, not which. Its calibrated likelihood
+    ratio ``exp(EVIDENCE_LOGIT)`` is shared between them by the rest of the evidence
+    (``other``: a logit map of the same image), as explaining away: with ``z_s`` and ``z_t`` the
+    median of ``other`` over the two regions, the target gets ``EVIDENCE_LOGIT +
+    log(2 sigmoid(z_t - z_s))`` and the source the same with ``z_s - z_t``. Both get
+    ``EVIDENCE_LOGIT`` when the other evidence is indifferent, and the two ratios always
+    average to the calibrated one; a region held for the original gets less, never below 0.
+    Pixels in no pair get 0; where pairs overlap, the largest value counts."""
+    evidence = np.zeros(result.map.shape, np.float32)
+    for pair in result.pairs:
+        medians = [float(np.median(other[region >= 0.5])) if (region >= 0.5).any() else 0.0
+                   for region in (pair.source, pair.target)]
+        for region, difference in ((pair.source, medians[0] - medians[1]), (pair.target, medians[1] - medians[0])):
+            share = EVIDENCE_LOGIT + np.log(2.0) - np.logaddexp(0.0, -difference)  # E + log(2 sigmoid(d))
+            evidence = np.maximum(evidence, region * max(float(share), 0.0))
+    return evidence
