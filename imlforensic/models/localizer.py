@@ -29,7 +29,8 @@ between the two regions of a pair by the network's and sel's evidence
 (:func:`imlforensic.views.copy_move.evidence_logits`), other pixels nothing. A region moved
 within its own photo carries that photo's compression and noise, so the network and sel often
 miss it; the repetition itself is what gives it away, and their weaker evidence is still enough
-to tell, more often than not, which of the two regions is the copy. ``mvcam-net`` is the network's map alone.
+to tell, more often than not, which of the two regions is the copy. ``mvcam-net`` is the
+network's map alone.
 
 **Background level.** Edits are a minority of a picture, so where the edit is shows in how a
 region stands out from the image's own background, not in how high the whole map is: a network

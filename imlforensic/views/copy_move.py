@@ -25,7 +25,7 @@ The keypoint method of Amerini et al. (SIFT + g2NN, TIFS 2011), verified densely
 The map is 1 on both regions: the view cannot tell the original from its copy (the learned
 localizer's evidence, added to it in ``mvcam``, often can). Step 5 cannot see through two
 equally lit identical objects (two prints of one poster), and it lets a copy whose brightness
-or colour the forger changed, or one placed in a row of look-alikes, go unmarked. Each region
+or colour the forger changed, or one placed in a row of look-alikes, go unmarked. Each pair
 kept is listed in ``CopyMoveResult.pairs`` so an analyst can check it; the pairs set aside as
 repetition are counted in ``CopyMoveResult.repetitions``.
 """
@@ -57,7 +57,8 @@ MAX_LATTICE = 0.25  # share of the source that may also match at twice the trans
 # python benchmarks/calibrate_copy_move.py ../shared/data/photos --samples 600
 # -> P(found | edited pixel) = 0.0752, P(found | untouched pixel) = 0.00285
 EVIDENCE_LOGIT = 3.27
-"""Log-likelihood ratio of "edited" for a pixel inside a duplicated region (``mvcam`` adds it)."""
+"""Log-likelihood ratio of "edited" for a pixel inside a duplicated region, before ``mvcam`` shares
+it between the two regions of a pair (:func:`evidence_logits`)."""
 
 
 @dataclass
