@@ -20,11 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from imlforensic.training.calibration import synthetic_samples
+from imlforensic.training.calibration import synthetic_copy_moves, synthetic_samples
 from imlforensic.training.trainer import list_photos
-from imlforensic.views.copy_move import find_copies
 
 
 def main() -> None:
@@ -33,19 +31,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--seed", type=int, default=12345)
     args = parser.parse_args()
-    samples = synthetic_samples(list_photos(args.photos), samples=args.samples, seed=args.seed)
+    photos = list_photos(args.photos)
+    samples = synthetic_samples(photos, samples=args.samples, seed=args.seed)
     found_edited = edited = found_untouched = untouched = 0
     images, detected = Counter(), Counter()
+    print(f"copy-move view on {len(samples)} synthetic samples ...", flush=True)
     started = time.perf_counter()
-    for sample in tqdm(samples, desc="copy-move view", unit="image"):
-        found = find_copies(sample.rgb).map >= 0.5
+    views = synthetic_copy_moves(photos, samples=args.samples, seed=args.seed)
+    seconds = (time.perf_counter() - started) / len(samples)
+    for sample, view in zip(samples, views):
+        found = view.map >= 0.5
         found_edited += int((found & sample.mask).sum())
         edited += int(sample.mask.sum())
         found_untouched += int((found & ~sample.mask).sum())
         untouched += int((~sample.mask).sum())
         images[sample.kind] += 1
         detected[sample.kind] += bool(found.any())
-    seconds = (time.perf_counter() - started) / len(samples)
     p_edited, p_untouched = found_edited / max(edited, 1), found_untouched / max(untouched, 1)
     print("images with a duplicated region found, per kind: "
           + ", ".join(f"{kind} {detected[kind]}/{images[kind]}" for kind in sorted(images)))

@@ -35,6 +35,7 @@ from imlforensic.metrics import pixel
 from imlforensic.models.localizer import LearnedLocalizer
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.training.synth import EditSynthesizer, Sample
+from imlforensic.views.copy_move import CopyMoveResult, find_copies
 
 CANDIDATES = np.round(np.arange(0.5, 0.91, 0.05), 2)
 
@@ -52,6 +53,19 @@ def _synthetic_samples(photos: tuple[Path, ...], samples: int, seed: int, size: 
     synthesizer = EditSynthesizer(list(photos), size=size)
     rng = np.random.default_rng(seed)
     return tuple(synthesizer.sample(rng) for _ in range(samples))
+
+
+def synthetic_copy_moves(photos: list[Path], samples: int = 240, seed: int = 12345,
+                         size: tuple[int, int] = (256, 384)) -> list[CopyMoveResult]:
+    """The copy-move view of each :func:`synthetic_samples` sample (it has no weights, so the
+    last set's is kept too: the member and ensemble calibrations read the same views)."""
+    return list(_synthetic_copy_moves(tuple(photos), samples, seed, tuple(size)))
+
+
+@functools.lru_cache(maxsize=1)
+def _synthetic_copy_moves(photos: tuple[Path, ...], samples: int, seed: int, size: tuple[int, int],
+                          ) -> tuple[CopyMoveResult, ...]:
+    return tuple(find_copies(s.rgb) for s in _synthetic_samples(photos, samples, seed, size))
 
 
 def background_level(logit_maps: list[np.ndarray], samples: list[Sample]) -> float:
@@ -85,13 +99,14 @@ def calibrate(model: MultiViewCAMNet | CAMEnsemble, photos: list[Path], device: 
     """The ``background`` and ``thresholds`` metadata of a checkpoint (module docstring)."""
     model.eval()
     data = synthetic_samples(photos, samples, seed, size)
+    copies = synthetic_copy_moves(photos, samples, seed, size)
     network = LearnedLocalizer(model, device)
     logit_maps = [network.logit_map(s.rgb, s.luma_table) for s in data]  # run once, read twice below
     background = background_level(logit_maps, data)
     thresholds = {}
     for key, fuse in (("sel", True), ("network", False)):
         reading = LearnedLocalizer(model, device, fuse_sel=fuse, background=background)
-        heatmaps = [reading.read_logits(logits, s.rgb)[0] for logits, s in zip(logit_maps, data)]
+        heatmaps = [reading.read_logits(logits, s.rgb, c)[0] for logits, s, c in zip(logit_maps, data, copies)]
         thresholds[key] = choose_threshold(heatmaps, data)
     return {"background": {"logit": background, "samples": samples, "seed": seed},
             "thresholds": thresholds, "calibration": {"samples": samples, "seed": seed, "size": list(size)}}

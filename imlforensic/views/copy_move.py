@@ -238,12 +238,14 @@ def find_copies(rgb: np.ndarray) -> CopyMoveResult:
     work_h, work_w = grey.shape
     pairs = g2nn_pairs(points, descriptors, min_distance(work_h, work_w))
     grey = grey.astype(np.float32)
-    work_rgb = rgb.astype(np.float32) if size == (width, height) else cv2.resize(
-        rgb, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA).astype(np.float32)
+    work_rgb = None  # the colour working image, made for the first region found
     for matrix, sources in fit_transforms(points, pairs):
         source = _region_with_keypoints(matching_pixels(grey, matrix), sources)
         if source.mean() < MIN_REGION:
             continue
+        if work_rgb is None:
+            work_rgb = rgb.astype(np.float32) if size == (width, height) else cv2.resize(
+                rgb, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA).astype(np.float32)
         if is_repetition(work_rgb, grey, source, matrix):
             result.repetitions += 1
             continue
