@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -13,6 +14,7 @@ import torch
 from conftest import save
 from imlforensic.data.splits import in_training_part, load_split, parse_spec
 from imlforensic.models.checkpoint import CheckpointError, load_model, read_metadata, save_checkpoint
+from imlforensic.models.fusion import fold_batch_norms
 from imlforensic.models.localizer import LearnedLocalizer, tile_origins
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet, NetworkConfig
 from imlforensic.training import synth
@@ -98,6 +100,32 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, tiny_model):
     (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
         load_model(tmp_path / "bad.safetensors")
+
+
+def test_folding_batch_norms_keeps_the_outputs(tiny_model):
+    from imlforensic.registry import REGISTRY
+
+    model = copy.deepcopy(tiny_model)
+    generator = torch.Generator().manual_seed(1)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:  # statistics and affine far from the identity, so a wrong fold shows
+        norm.running_mean.normal_(0.0, 0.5, generator=generator)
+        norm.running_var.uniform_(0.5, 2.0, generator=generator)
+        norm.weight.data.uniform_(0.5, 1.5, generator=generator)
+        norm.bias.data.normal_(0.0, 0.2, generator=generator)
+    x = torch.randn(1, 6, 64, 96)
+    with torch.no_grad():
+        before = model(x)
+        folded = copy.deepcopy(model)
+        assert fold_batch_norms(folded) == len(norms) == 36  # 33 in the backbone, one per block head
+        after = folded(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    for key in ("logit_map", "attention_map", "logit"):
+        torch.testing.assert_close(after[key], before[key], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="eval-mode"):
+        fold_batch_norms(copy.deepcopy(model).train())
+    # the registry's learned methods run folded networks
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in REGISTRY.load("mvcam", "cpu").model.modules())
 
 
 def test_block_maps_fuse_as_a_product_of_experts(tiny_model):

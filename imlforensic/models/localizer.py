@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import pool_score, sigmoid
 from imlforensic.models.checkpoint import load_model
+from imlforensic.models.fusion import fold_batch_norms
 from imlforensic.models.inputs import build_views
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.result import MethodOutput
@@ -63,9 +64,10 @@ from imlforensic.views.copy_move import CopyMoveResult, evidence_logits, find_co
 
 STRIDE = 32  # the network's coarsest stride
 
-# The copy-move view runs in this thread while the network runs (OpenCV's SIFT and numpy release
-# the GIL; the views before the network are largely single-threaded, so the second core is free).
-_COPY_MOVE_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imlforensic-copy-move")
+# The sel and copy-move views run in this thread while the network's views and passes run
+# (OpenCV's JPEG codec and SIFT and numpy release the GIL; the network's views are largely
+# single-threaded, so the second core is free for most of that time).
+_SIDE_VIEWS_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imlforensic-side-views")
 
 
 def _pad_to_multiple(views: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -162,9 +164,11 @@ class LearnedLocalizer:
         return self.read_logits(self.logit_map(rgb, luma_table), rgb)[:2]
 
     def read_logits(self, logits: np.ndarray, rgb: np.ndarray, copies: CopyMoveResult | None = None,
+                    anomaly: np.ndarray | None = None,
                     ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
         """The map, its parts and the numbers behind it from a :meth:`logit_map` of ``rgb``
-        (``copies``: the copy-move view of ``rgb`` when already computed)."""
+        (``copies``, ``anomaly``: the copy-move view and the raw sel anomaly of ``rgb`` when
+        already computed)."""
         details: dict[str, float] = {}
         if self.background is not None:
             shift = max(0.0, float(np.median(logits)) - self.background)
@@ -172,7 +176,7 @@ class LearnedLocalizer:
             details["background_shift_logit"] = round(shift, 4)
         if not self.fuse_sel:
             return sigmoid(logits), {}, details
-        anomaly = raw_anomaly(rgb, "sel")
+        anomaly = raw_anomaly(rgb, "sel") if anomaly is None else anomaly
         copies = find_copies(rgb) if copies is None else copies
         evidence = logits + log_likelihood_ratio(anomaly, "sel")
         fused = sigmoid(evidence + evidence_logits(copies, evidence))
@@ -182,14 +186,16 @@ class LearnedLocalizer:
         return fused, views, details
 
     def analyse(self, image: LoadedImage) -> MethodOutput:
-        copies = _COPY_MOVE_THREAD.submit(find_copies, image.rgb) if self.fuse_sel else None
+        side_views = (_SIDE_VIEWS_THREAD.submit(find_copies, image.rgb),
+                      _SIDE_VIEWS_THREAD.submit(raw_anomaly, image.rgb, "sel")) if self.fuse_sel else ()
         logits = self.logit_map(image.rgb, image.luma_table)
-        heatmap, views, details = self.read_logits(logits, image.rgb, copies.result() if copies else None)
+        heatmap, views, details = self.read_logits(logits, image.rgb, *(view.result() for view in side_views))
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
 
 
 def build(entry, weights_path: Path, device: str) -> LearnedLocalizer:  # registry builder
     model, metadata = load_model(weights_path, device=device)
+    fold_batch_norms(model)  # inference only: one pass fewer over every feature map
     fuse_sel = bool(entry.extra.get("fuse_sel", False))
     chosen = metadata.get("thresholds", {}).get("sel" if fuse_sel else "network", {})
     background = metadata.get("background", {}).get("logit")

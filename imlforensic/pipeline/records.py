@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ SCHEMA = "imlforensic.result/1"
 MAP_KINDS = ("heatmap", "heatmap_color", "mask", "overlay")
 COARSE_KINDS = ("coarse_heatmap", "coarse_overlay")
 """Written as well when a refiner ran: the method's unrefined map and overlay."""
+
+# Rendering and PNG encoding (OpenCV, which releases the GIL) are most of the time spent writing
+# a result; the maps are made two at a time, on both cores.
+_ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imlforensic-png")
 
 
 def build_record(analysis: Analysis, provenance: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -58,19 +63,19 @@ def build_record(analysis: Analysis, provenance: dict[str, Any], settings: dict[
 
 def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
     """Write the four PNGs (and the two coarse ones when refined), atomically; return file names by kind."""
-    images = {
-        "heatmap": heatmap_to_grey(analysis.heatmap),
-        "heatmap_color": heatmap_to_colour(analysis.heatmap),
-        "mask": mask_to_grey(analysis.mask),
-        "overlay": render_overlay(analysis.image.rgb, analysis.mask),
+    renderers = {
+        "heatmap": lambda: heatmap_to_grey(analysis.heatmap),
+        "heatmap_color": lambda: heatmap_to_colour(analysis.heatmap),
+        "mask": lambda: mask_to_grey(analysis.mask),
+        "overlay": lambda: render_overlay(analysis.image.rgb, analysis.mask),
+        "coarse_heatmap": lambda: heatmap_to_grey(analysis.output.heatmap),
+        "coarse_overlay": lambda: render_overlay(analysis.image.rgb, analysis.coarse_mask),
     }
-    if analysis.refined:
-        images["coarse_heatmap"] = heatmap_to_grey(analysis.output.heatmap)
-        images["coarse_overlay"] = render_overlay(analysis.image.rgb, analysis.coarse_mask)
+    kinds = map_kinds(analysis.refined)
     written = {}
-    for kind in map_kinds(analysis.refined):
+    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: encode_png(renderers[kind]()), kinds)):
         path = outputs.path(kind)
-        atomic_write_bytes(path, encode_png(images[kind]))
+        atomic_write_bytes(path, encoded)
         written[kind] = path.name
     return written
 
