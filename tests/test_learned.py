@@ -14,7 +14,7 @@ import torch
 from conftest import save
 from imlforensic.data.splits import in_training_part, load_split, parse_spec
 from imlforensic.models.checkpoint import CheckpointError, load_model, read_metadata, save_checkpoint
-from imlforensic.models.fusion import fold_batch_norms
+from imlforensic.models.folding import fold_batch_norms
 from imlforensic.models.localizer import LearnedLocalizer, tile_origins
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet, NetworkConfig
 from imlforensic.training import synth

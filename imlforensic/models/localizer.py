@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import pool_score, sigmoid
 from imlforensic.models.checkpoint import load_model
-from imlforensic.models.fusion import fold_batch_norms
+from imlforensic.models.folding import fold_batch_norms
 from imlforensic.models.inputs import build_views
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.result import MethodOutput
