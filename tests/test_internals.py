@@ -79,3 +79,13 @@ def test_every_subpackage_is_listed_in_pyproject():
         for p in package_dir.rglob("__init__.py")
     }
     assert found | {"imlforensic.weights"} == listed
+
+
+def test_the_cli_starts_without_loading_scikit_learn():
+    """scikit-learn (1.5 s to import) is for metrics only: localize and detect must not pay for it."""
+    import subprocess
+    import sys
+
+    probe = "import sys, imlforensic.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
