@@ -137,7 +137,7 @@ def _pair_result(shape=(40, 60)) -> CopyMoveResult:
     source[5:15, 5:15] = 1.0
     target[5:15, 40:50] = 1.0
     pair = CopyPair(matrix=np.array([[1.0, 0, 35], [0, 1, 0]]), keypoints=9, area=0.04, source=source, target=target)
-    return CopyMoveResult(map=np.maximum(source, target), pairs=[pair])
+    return CopyMoveResult(shape=shape, pairs=[pair])
 
 
 def test_evidence_is_shared_between_the_two_regions_by_the_other_evidence():

@@ -84,9 +84,17 @@ class CopyPair:
 
 @dataclass
 class CopyMoveResult:
-    map: np.ndarray  # H x W float32: 1 on both regions of every pair found, 0 elsewhere
+    shape: tuple[int, int]  # the image's (H, W)
     pairs: list[CopyPair] = field(default_factory=list)
     repetitions: int = 0  # region pairs found but set aside as natural repetition (is_repetition)
+
+    @property
+    def map(self) -> np.ndarray:
+        """H x W float32: 1 on both regions of every pair found, 0 elsewhere."""
+        found = np.zeros(self.shape, np.float32)
+        for pair in self.pairs:
+            found = np.maximum(found, np.maximum(pair.source, pair.target))
+        return found
 
 
 def min_distance(height: int, width: int) -> float:
@@ -228,11 +236,15 @@ def find_copies(rgb: np.ndarray) -> CopyMoveResult:
     height, width = rgb.shape[:2]
     scale = min(MAX_UPSCALE, float(np.sqrt(WORK_AREA / (height * width))))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if size != (width, height):
-        grey = cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+
+    def working(image: np.ndarray) -> np.ndarray:
+        if size == (width, height):
+            return image
+        return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+
+    grey = working(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     points, descriptors = _keypoints(grey)
-    result = CopyMoveResult(map=np.zeros((height, width), np.float32))
+    result = CopyMoveResult(shape=(height, width))
     if descriptors is None:
         return result
     work_h, work_w = grey.shape
@@ -244,8 +256,7 @@ def find_copies(rgb: np.ndarray) -> CopyMoveResult:
         if source.mean() < MIN_REGION:
             continue
         if work_rgb is None:
-            work_rgb = rgb.astype(np.float32) if size == (width, height) else cv2.resize(
-                rgb, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA).astype(np.float32)
+            work_rgb = working(rgb).astype(np.float32)
         if is_repetition(work_rgb, grey, source, matrix):
             result.repetitions += 1
             continue
@@ -256,7 +267,6 @@ def find_copies(rgb: np.ndarray) -> CopyMoveResult:
                    for region in (source, target)]
         result.pairs.append(CopyPair(matrix=in_image, keypoints=len(sources), area=float(source.mean()),
                                      source=regions[0], target=regions[1]))
-        result.map = np.maximum(result.map, np.maximum(*regions))
     return result
 
 
@@ -271,7 +281,7 @@ def evidence_logits(result: CopyMoveResult, other: np.ndarray) -> np.ndarray:
     ``EVIDENCE_LOGIT`` when the other evidence is indifferent, and the two ratios always
     average to the calibrated one; a region held for the original gets less, never below 0.
     Pixels in no pair get 0; where pairs overlap, the largest value counts."""
-    evidence = np.zeros(result.map.shape, np.float32)
+    evidence = np.zeros(result.shape, np.float32)
     for pair in result.pairs:
         medians = [float(np.median(other[region >= 0.5])) if (region >= 0.5).any() else 0.0
                    for region in (pair.source, pair.target)]
