@@ -7,7 +7,7 @@ the photos reach it with their pooled anomaly (the k-th highest value, the same 
 the image score, see imlforensic.maps), so at the default threshold only that share of
 authentic images shows any flagged region. ``width`` = (centre - median pixel) / 3, so the
 median authentic pixel maps to 0.047 and the stored 8-bit map keeps its gradations. The script prints the
-constants; they are written into ``imlforensic/views/classical.py`` by hand, with the command.
+constants; they are written into ``imlforensic/views/calibration.py`` by hand, with the command.
 
     python benchmarks/calibrate_classical.py ../shared/data/photos --per-source 60
 """
@@ -23,7 +23,7 @@ from PIL import Image
 
 from imlforensic.io.images import load_image
 from imlforensic.maps import pool_score
-from imlforensic.views.classical import raw_anomalies
+from imlforensic.views.calibration import raw_anomalies
 
 
 def resave(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:

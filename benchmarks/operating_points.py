@@ -20,7 +20,7 @@ from imlforensic.data.splits import load_split
 from imlforensic.io.images import ImageLoadError, load_image
 from imlforensic.maps import binarize
 from imlforensic.metrics.pixel import f1_score, false_alarm_fraction
-from imlforensic.registry import REGISTRY
+from imlforensic.pipeline.analysis import Analyzer
 
 
 def _thresholds(text: str) -> list[float]:
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--pixel-thresholds", type=_thresholds, default=_thresholds("0.5,0.6,0.7,0.8,0.9"))
     args = parser.parse_args()
 
-    method = REGISTRY.load(args.method, "cpu")
+    analyzer = Analyzer(args.method, device="cpu")
     grid = [(ti, tp) for ti in args.image_thresholds for tp in args.pixel_thresholds]
     f1 = {point: [] for point in grid}
     false_alarm = {point: [] for point in grid}
@@ -45,7 +45,7 @@ def main() -> None:
         except ImageLoadError as exc:
             print(f"skipped: {exc}")
             continue
-        output = method.analyse(image)
+        output = analyzer.analyse(image).output
         gt = sample.load_mask(output.heatmap.shape)
         if sample.label == "manipulated" and gt is None:
             continue

@@ -3,11 +3,13 @@
 Three modes (combinable):
 
 * default: for every image of the datasets, the coarse map of ``--method`` is computed once and
-  refined by each refiner; pixel F1 at the threshold, IoU, best F1, pixel AUC (manipulated
-  images), false alarms (flagged fraction of authentic images) and seconds per image, for the
-  coarse map and each refiner. Masks follow the tool's rule (:func:`consistent_mask`).
+  refined by each refiner, through the tool's pipeline (``Analyzer.analyse``, as ``localize
+  --refiner``); pixel F1 at the threshold, IoU, best F1, pixel AUC (manipulated images), false
+  alarms (flagged fraction of authentic images) and seconds per image, for the coarse map and
+  each refiner.
 * ``--box-to-mask sam,grabcut``: boxes around the ground-truth masks' connected components are
-  turned into masks (paper 2's annotation step); mean IoU against the ground truth.
+  turned into masks (paper 2's annotation step, ``refine --box``'s path); mean IoU against the
+  ground truth.
 * ``--timing PHOTO``: seconds per refinement of a 1-megapixel version of PHOTO with a blurred
   blob as coarse map (so that every backend does its full work), after one warm-up run.
 
@@ -34,12 +36,13 @@ import numpy as np
 from imlforensic.data.splits import load_split
 from imlforensic.io.images import ImageLoadError, load_image
 from imlforensic.metrics.pixel import iou
-from imlforensic.metrics.summary import METRIC_LABELS, ImageRecord, score_image, summarize
-from imlforensic.pipeline.analysis import consistent_mask
-from imlforensic.refiners import resolve_refiner
+from imlforensic.metrics.summary import METRIC_LABELS, ImageRecord, summarize
+from imlforensic.pipeline.analysis import Analyzer
+from imlforensic.pipeline.evaluation import score_analysis
+from imlforensic.refiners.base import Refiner
 from imlforensic.refiners.bayes import FusionParams
+from imlforensic.refiners.prompts import box_mask
 from imlforensic.registry import REGISTRY
-from imlforensic.result import decide_verdict
 
 COLUMNS = ("pixel_f1", "pixel_iou", "pixel_best_f1", "pixel_auc", "false_alarm")
 
@@ -66,10 +69,10 @@ def _table(rows: list[tuple[str, str, dict]]) -> str:
 
 
 def refine_benchmark(args: argparse.Namespace, refiners: list[str], params: FusionParams) -> dict:
-    method = REGISTRY.load(args.method, "cpu")
-    threshold = REGISTRY.default_threshold(args.method, method)
-    params = params.for_threshold(threshold)  # as `localize --refiner` does
-    models = {name: REGISTRY.load(resolve_refiner(name), "cpu") for name in refiners}
+    """Each image's coarse map is computed once by the pipeline and refined by each refiner through
+    the same :meth:`Analyzer.analyse` that ``localize --refiner`` uses (``coarse=`` the method's output)."""
+    coarse = Analyzer(args.method, device="cpu").load()
+    analyzers = {name: Analyzer(args.method, device="cpu", refiner=name, fusion=params).load() for name in refiners}
     results: dict = {}
     rows = []
     for root in args.datasets:
@@ -85,21 +88,14 @@ def refine_benchmark(args: argparse.Namespace, refiners: list[str], params: Fusi
                 print(f"skipped: {exc}", file=sys.stderr)
                 continue
             started = time.perf_counter()
-            output = method.analyse(image)
+            base = coarse.analyse(image)
             coarse_seconds = time.perf_counter() - started
-            verdict = decide_verdict(output, threshold)
-            gt = sample.load_mask(image.rgb.shape[:2])
-            maps = {"coarse": (output.heatmap, 0.0)}
-            for name, model in models.items():
+            analyses = {"coarse": (base, 0.0)}
+            for name, analyzer in analyzers.items():
                 started = time.perf_counter()
-                refined = np.clip(model.refine(image.rgb, output.heatmap, params=params), 0.0, 1.0)
-                maps[name] = (refined, time.perf_counter() - started)
-            for name, (heatmap, refine_seconds) in maps.items():
-                mask = consistent_mask(heatmap, threshold, verdict)
-                records[name].append(score_image(
-                    sample.name, sample.label, output.score, verdict != "authentic", heatmap, mask, gt,
-                    coarse_seconds + refine_seconds,
-                ))
+                analyses[name] = (analyzer.analyse(image, coarse=base.output), time.perf_counter() - started)
+            for name, (analysis, refine_seconds) in analyses.items():
+                records[name].append(score_analysis(sample, analysis, coarse_seconds + refine_seconds))
                 seconds[name].append(refine_seconds)
             if args.progress and (i + 1) % 50 == 0:
                 print(f"{root}: {i + 1}/{len(samples)}", file=sys.stderr)
@@ -109,7 +105,7 @@ def refine_benchmark(args: argparse.Namespace, refiners: list[str], params: Fusi
             summary["refine_seconds"] = float(np.mean(seconds[name])) if seconds[name] else 0.0
             results[str(root)][name] = summary
             rows.append((Path(root).name, name, summary))
-    print(f"method {args.method}, threshold {threshold}, fusion {params}")
+    print(f"method {args.method}, threshold {coarse.threshold}, fusion {params.for_threshold(coarse.threshold)}")
     print(_table(rows))
     return results
 
@@ -126,7 +122,8 @@ def gt_boxes(gt: np.ndarray, min_fraction: float = 0.05) -> list[tuple[float, fl
 
 
 def box_benchmark(args: argparse.Namespace, names: list[str]) -> dict:
-    models = {name: REGISTRY.load(resolve_refiner(name), "cpu") for name in names}
+    """Boxes around the ground truth's regions through ``refine --box``'s path (an annotation)."""
+    analyzers = {name: Analyzer(None, device="cpu", refiner=name).load() for name in names}
     results: dict = {}
     for root in args.datasets:
         samples = [s for s in load_split(str(root)) if s.label == "manipulated" and s.mask is not None]
@@ -140,14 +137,12 @@ def box_benchmark(args: argparse.Namespace, names: list[str]) -> dict:
             boxes = gt_boxes(gt)
             if not boxes:
                 continue
-            from imlforensic.refiners.prompts import box_mask
-
             ious["box"].append(iou(gt, box_mask(boxes, gt.shape)))
-            for name, model in models.items():
+            for name, analyzer in analyzers.items():
                 started = time.perf_counter()
-                posterior = model.refine(image.rgb, None, boxes=boxes)
+                analysis = analyzer.analyse(image, boxes=boxes)
                 seconds[name].append(time.perf_counter() - started)
-                ious[name].append(iou(gt, posterior >= 0.5))
+                ious[name].append(iou(gt, analysis.mask))
         results[str(root)] = {
             name: {"mean_iou": float(np.mean(v)), "images": len(v), "seconds": float(np.mean(seconds.get(name) or [0.0]))}
             for name, v in ious.items() if v
@@ -169,7 +164,7 @@ def timing(photo: Path, refiners: list[str], repeats: int = 3) -> dict:
     results = {}
     for name in refiners:
         started = time.perf_counter()
-        model = REGISTRY.load(resolve_refiner(name), "cpu")
+        model = REGISTRY.load(name, "cpu", expect=Refiner)
         load = time.perf_counter() - started
         model.refine(rgb, coarse)  # warm-up
         runs = []

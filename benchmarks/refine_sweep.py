@@ -19,9 +19,8 @@ from imlforensic.data.datasets import load_dataset
 from imlforensic.io.images import load_image
 from imlforensic.maps import binarize
 from imlforensic.metrics.pixel import auc, best_f1, f1_score, iou
-from imlforensic.refiners import resolve_refiner
+from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.refiners.bayes import FusionParams
-from imlforensic.registry import REGISTRY
 
 
 def main() -> None:
@@ -31,25 +30,26 @@ def main() -> None:
     parser.add_argument("--refiners", default="superpixel,grabcut,sam")
     parser.add_argument("--setting", action="append", default=[], help="comma-separated key=value fusion overrides")
     args = parser.parse_args()
-    method = REGISTRY.load(args.method, "cpu")
-    threshold = REGISTRY.default_threshold(args.method, method)
+    analyzer = Analyzer(args.method, device="cpu")
+    threshold = analyzer.threshold
     cases = []
     for root in args.datasets:
         for sample in load_dataset(root):
             image = load_image(sample.image)
-            output = method.analyse(image)
+            output = analyzer.analyse(image).output
             if output.score >= threshold:
                 gt = sample.load_mask(output.heatmap.shape)
-                cases.append((sample.label, image.rgb, output.heatmap, gt))
+                cases.append((sample.label, image, output, gt))
     print(f"{len(cases)} flagged images, {sum(c[0] == 'manipulated' for c in cases)} manipulated")
-    models = {r: REGISTRY.load(resolve_refiner(r, quiet=True), "cpu") for r in args.refiners.split(",")}
+    refiners = args.refiners.split(",")
     for setting in args.setting or [""]:
         overrides = {k: float(v) for k, v in (kv.split("=") for kv in setting.split(",") if kv)}
-        params = FusionParams().with_overrides(**overrides).for_threshold(threshold)
+        fusion = FusionParams().with_overrides(**overrides)
+        models = {r: Analyzer(args.method, device="cpu", refiner=r, fusion=fusion) for r in refiners}
         scores: dict[str, list] = {"coarse": []} | {r: [] for r in models}
         alarms: dict[str, list] = {k: [] for k in scores}
-        for label, rgb, coarse, gt in cases:
-            maps = {"coarse": coarse} | {r: m.refine(rgb, coarse, params=params) for r, m in models.items()}
+        for label, image, output, gt in cases:
+            maps = {"coarse": output.heatmap} | {r: m.analyse(image, coarse=output).heatmap for r, m in models.items()}
             for name, heatmap in maps.items():
                 mask = binarize(heatmap, threshold)
                 if label == "manipulated" and gt is not None and gt.any():

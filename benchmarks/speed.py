@@ -33,11 +33,10 @@ def main() -> None:
     started = time.perf_counter()
     from imlforensic.io.images import load_image
     from imlforensic.pipeline.analysis import Analyzer
-    from imlforensic.pipeline.inputs import OutputSet
-    from imlforensic.pipeline.records import build_record, write_maps, write_record
+    from imlforensic.pipeline.outputs import OutputSet, write_maps, write_record
+    from imlforensic.pipeline.records import RunSettings
 
-    analyzer = Analyzer(args.method, device=args.device, refiner=args.refiner)
-    provenance = analyzer.provenance()
+    analyzer = Analyzer(args.method, device=args.device, refiner=args.refiner).load()
     startup = time.perf_counter() - started
 
     photo = data.astronaut()
@@ -54,8 +53,8 @@ def main() -> None:
             analysis = analyzer.analyse(image)
             t2 = time.perf_counter()
             outputs = OutputSet(Path(tmp) / "out" / f"photo{i}")
-            record = build_record(analysis, provenance, {})
-            record["outputs"].update(write_maps(analysis, outputs))
+            record = analysis.record(RunSettings(command="speed"))
+            record.outputs.update(write_maps(analysis, outputs))
             write_record(record, outputs)
             t3 = time.perf_counter()
             if i:

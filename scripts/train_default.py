@@ -55,7 +55,7 @@ from dataclasses import replace
 
 from imlforensic.models.checkpoint import load_model, save_checkpoint
 from imlforensic.models.network import CAMEnsemble
-from imlforensic.registry.weights import file_sha256
+from imlforensic.io.hashing import sha256_file
 from imlforensic.training.calibration import calibrate
 from imlforensic.training.trainer import PRESETS, ValidationSet, list_photos, train
 
@@ -147,7 +147,7 @@ def main() -> None:
     print(f"wall time of this invocation: {time.perf_counter() - started:.0f} s")
     if args.install:
         shutil.copyfile(checkpoint, WEIGHTS)
-        print(f"installed {WEIGHTS} sha256 {file_sha256(WEIGHTS)} ({WEIGHTS.stat().st_size / 1e6:.1f} MB)")
+        print(f"installed {WEIGHTS} sha256 {sha256_file(WEIGHTS)} ({WEIGHTS.stat().st_size / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from conftest import save
 from imlforensic.data.splits import in_training_part, load_split, parse_spec
 from imlforensic.models.checkpoint import CheckpointError, load_model, read_metadata, save_checkpoint
 from imlforensic.models.folding import fold_batch_norms
-from imlforensic.models.localizer import LearnedLocalizer, tile_origins
+from imlforensic.methods.mvcam import LearnedLocalizer, tile_origins
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet, NetworkConfig
 from imlforensic.training import synth
 from imlforensic.training.trainer import PRESETS, train
@@ -241,10 +241,10 @@ def test_fixed_split_by_name(tmp_path):
 def test_cli_uses_the_shipped_weights_by_default(tmp_path, runner, photos):
     from imlforensic.cli import app
     from imlforensic.registry import DEFAULT_METHOD, REGISTRY
-    from imlforensic.registry.weights import file_sha256
+    from imlforensic.io.hashing import sha256_file as file_sha256
 
     entry = REGISTRY.entry(DEFAULT_METHOD)
-    assert DEFAULT_METHOD == "mvcam" and entry.state() == "ready"
+    assert DEFAULT_METHOD == "mvcam" and REGISTRY.state(entry) == "ready"
     weights = entry.weights.locate()
     assert weights.stat().st_size <= 30e6 and file_sha256(weights) == entry.weights.sha256
     image = save(cv2.resize(photos["coffee"], (320, 224)), tmp_path / "c.jpg", quality=90)
@@ -331,7 +331,7 @@ def isolated_registry(monkeypatch):
 
 def test_weights_option_runs_a_trained_checkpoint(tmp_path, runner, photos, tiny_model, isolated_registry):
     from imlforensic.cli import app
-    from imlforensic.registry.weights import file_sha256
+    from imlforensic.io.hashing import sha256_file as file_sha256
 
     checkpoint = tmp_path / "mine.safetensors"
     save_checkpoint(checkpoint, tiny_model, {"classes": ["authentic", "manipulated"],

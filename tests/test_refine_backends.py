@@ -97,7 +97,7 @@ def test_deeplab_architecture_loads_a_state_dict_strictly(tmp_path) -> None:
 
 
 def test_deeplab_with_official_weights_if_installed() -> None:
-    state = REGISTRY.entry("deeplab-mobilenet").state()
+    state = REGISTRY.state("deeplab-mobilenet")
     if state != "ready":
         pytest.skip(f"DeepLabV3 weights are not installed ({state}): imlforensic models fetch deeplab-mobilenet")
     refined = REGISTRY.load("deeplab-mobilenet", "cpu").refine(RGB, COARSE)

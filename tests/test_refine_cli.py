@@ -51,11 +51,14 @@ def test_refine_boxes_only_makes_a_mask(case) -> None:
     image, _, out = case
     result = _run("refine", str(image), "--box", "52,52,144,146", "--refiner", "grabcut", "-o", str(out))
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("manipulated")
+    assert result.stdout.startswith("annotated")  # the analyst's boxes, not a finding of the tool
     mask = cv2.imread(str(out / "photo.mask.png"), cv2.IMREAD_GRAYSCALE) > 127
     assert iou(GT, mask) > 0.8
     record = json.loads((out / "photo.json").read_text())
     assert record["settings"]["boxes"] == [[52.0, 52.0, 144.0, 146.0]]
+    assert record["verdict"] == "annotated" and record["origin"] == "boxes"
+    assert record["score"] is None and record["class_probs"] is None
+    assert record["method"]["name"] == "boxes" and record["method"]["task"] == "input"
 
 
 def test_refine_npy_map_and_boxes_file(case, tmp_path) -> None:
@@ -121,7 +124,7 @@ def test_localize_with_refiner_writes_refined_and_coarse_outputs(case) -> None:
     assert record["outputs"]["coarse_heatmap"] == "photo.coarse-heatmap.png"
     assert record["outputs"]["coarse_overlay"] == "photo.coarse-overlay.png"
     assert record["refiner"]["name"] == "superpixel"
-    assert set(record["refiner"]) == {"name", "task", "version", "weights_sha256", "reference"}
+    assert set(record["refiner"]) == {"name", "task", "version", "weights_sha256", "reference", "classes"}
     assert (out / "photo.coarse-overlay.png").is_file()
     if record["verdict"] == "authentic":  # the verdict and the refined mask never disagree
         assert not (cv2.imread(str(out / "photo.mask.png"), cv2.IMREAD_GRAYSCALE) > 0).any()

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from imlforensic.cli import app
-from imlforensic.refiners import _notified, resolve_refiner
+from imlforensic.io import messages
 from imlforensic.registry import REGISTRY, DownloadedFile, WeightsError
 
 runner = CliRunner()
@@ -25,14 +25,14 @@ needs_litemedsam = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("IMLFORENSIC_CACHE_DIR", str(tmp_path / "cache"))
-    _notified.clear()
+    messages._shown.clear()
     yield tmp_path / "cache" / "weights"
     REGISTRY.clear()
 
 
 @needs_litemedsam
 def test_sam_without_official_weights_falls_back_with_a_notice(capsys) -> None:
-    assert resolve_refiner("sam") == "sam-litemedsam"
+    assert REGISTRY.resolve("sam").name == "sam-litemedsam"
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("notice:") and "LiteMedSAM" in err and "models fetch sam-vit-b" in err
 
@@ -40,14 +40,14 @@ def test_sam_without_official_weights_falls_back_with_a_notice(capsys) -> None:
 def test_sam_prefers_an_installed_official_checkpoint(empty_cache) -> None:
     empty_cache.mkdir(parents=True)
     (empty_cache / "sam_vit_b_01ec64.pth").write_bytes(b"a corrupt or foreign file")
-    assert resolve_refiner("sam") == "sam-vit-b"
+    assert REGISTRY.resolve("sam").name == "sam-vit-b"
     with pytest.raises(WeightsError, match="do not match the registry"):
         REGISTRY.load("sam-vit-b", "cpu")  # verified before use: a wrong file is rejected
 
 
 def test_deeplab_without_weights_says_how_to_get_them() -> None:
     with pytest.raises(WeightsError, match="models fetch deeplab-mobilenet"):
-        resolve_refiner("deeplab")
+        REGISTRY.resolve("deeplab")
 
 
 def test_localize_with_missing_deeplab_weights_fails_in_one_line(tmp_path) -> None:
@@ -123,11 +123,11 @@ def test_models_fetch_rejects_a_file_that_is_not_the_official_checkpoint(tmp_pat
     wrong.write_bytes(b"something else")
     result = runner.invoke(app, ["models", "fetch", "sam-vit-b", "--from", str(wrong), "-q"])
     assert result.exit_code == 1 and "sha256 mismatch" in result.stderr
-    assert REGISTRY.entry("sam-vit-b").state() == "needs download"
+    assert REGISTRY.state("sam-vit-b") == "needs download"
 
 
 def test_mobilesam_is_listed_with_its_missing_dependency() -> None:
-    state = REGISTRY.entry("sam-vit-t").state()
+    state = REGISTRY.state("sam-vit-t")
     if importlib.util.find_spec("mobile_sam") is None:
         assert state == "missing dependency: mobile_sam"
     else:

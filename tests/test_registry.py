@@ -72,8 +72,8 @@ def test_fetch_from_local_file(cache, tmp_path):
     assert source.fetch(source=local, progress=False).read_bytes() == PAYLOAD
 
 
-def _counting_builder(entry, weights_path, device):
-    _counting_builder.calls.append((entry.name, weights_path, device))
+def _counting_builder(context):
+    _counting_builder.calls.append((context.entry.name, context.weights_path, context.device))
     return object()
 
 
@@ -90,7 +90,7 @@ def test_registry_builds_lazily_once_and_verifies_weights(tmp_path, cache, serve
     assert not registry.is_loaded("plain") and _counting_builder.calls == []
     first = registry.load("plain")
     assert registry.load("plain") is first and len(_counting_builder.calls) == 1
-    assert registry.entry("weighted").state() == "needs download"
+    assert registry.state("weighted") == "needs download"
     with pytest.raises(WeightsError, match="imlforensic models fetch weighted"):
         registry.load("weighted")
     weights.fetch(progress=False)
@@ -101,7 +101,7 @@ def test_registry_builds_lazily_once_and_verifies_weights(tmp_path, cache, serve
 
 def test_classical_methods_need_no_weights_and_no_torch():
     for name in ("sel", "noise", "classical"):
-        assert REGISTRY.entry(name).state() == "ready"
+        assert REGISTRY.state(name) == "ready"
     script = "import sys, imlforensic.cli, imlforensic.pipeline.analysis; print('torch' in sys.modules)"
     import subprocess
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

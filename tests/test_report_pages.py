@@ -173,7 +173,7 @@ def test_figures_of_a_tiny_image(case, tmp_path):
     from imlforensic.report.build import load_page_images
     from imlforensic.report.figures import export_figures
     from imlforensic.report.build import plan_item
-    from imlforensic.report.pages import ReportMeta
+    from imlforensic.report.style import ReportMeta
     from imlforensic.report.layout import PAPERS
 
     item = next(i for i in case["collection"].items if i.name == "tiny.png")

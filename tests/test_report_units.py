@@ -9,6 +9,8 @@ import pytest
 
 from imlforensic.report.collect import assign_names, collect, looks_like_results, ReportItem
 from imlforensic.report.layout import Block, paginate, text_blocks
+from imlforensic.pipeline.records import ResultRecord
+from imlforensic.registry import ModelCard
 from imlforensic.report.metadata import find_original, read_metadata
 from imlforensic.report.methods import MethodNote, describe, register_note
 from imlforensic.report.text import Style, ellipsize, text_width, wrap
@@ -57,7 +59,7 @@ def test_collect_detects_failed_missing_and_incomplete(results: Path, tmp_path: 
 
 def test_collect_only_batch_ignores_older_results(results: Path, tmp_path: Path) -> None:
     b2 = json.loads((results / "b2.json").read_text())
-    collection = collect([results], only_batch=True, batch_entries=[b2])
+    collection = collect([results], only_batch=True, batch_entries=[ResultRecord.from_json(b2)])
     assert [item.name for item in collection.items] == ["b2.jpg"]
 
 
@@ -100,7 +102,7 @@ def test_read_metadata_without_exif_and_camera_firmware(tmp_path: Path) -> None:
 def test_find_original_checks_the_sha256(tmp_path: Path) -> None:
     out = tmp_path / "out"
     path = save_jpeg(tmp_path / "o.jpg", photo(64, 48))
-    record = fake_result(out, path)
+    record = ResultRecord.from_json(fake_result(out, path))
     found = find_original(record)
     assert found.status == "ok" and found.rgb.shape == (48, 64, 3)
     save_jpeg(path, photo(64, 48, 9))
@@ -111,28 +113,32 @@ def test_find_original_checks_the_sha256(tmp_path: Path) -> None:
 
 # --- method descriptions -------------------------------------------------------------------
 
+def card(data: dict) -> ModelCard:
+    return ModelCard.from_json(data)
+
+
 def test_describe_classical_includes_its_views_with_papers() -> None:
-    descriptions = describe({"name": "classical", "version": "1.0"})
+    descriptions = describe(card({"name": "classical", "version": "1.0"}))
     assert [d.name for d in descriptions] == ["classical", "sel", "noise"]
     assert any("Farid" in ref for ref in descriptions[1].references)
     assert any("Mahdian" in ref for ref in descriptions[2].references)
 
 
 def test_describe_mvcam_includes_the_network_and_both_views() -> None:
-    descriptions = describe({"name": "mvcam", "version": "2.2"})
+    descriptions = describe(card({"name": "mvcam", "version": "2.2"}))
     assert [d.name for d in descriptions] == ["mvcam", "mvcam-net", "sel", "copymove"]
     assert any("Amerini" in ref for ref in descriptions[3].references)
     assert "copy_move_pairs" in descriptions[3].paragraphs[0]
 
 
 def test_describe_falls_back_to_paper_and_registry() -> None:
-    learned = describe({"name": "wsl-future", "version": "2", "reference": "Wang & Abhayaratne, multi-resolution CAM, BMVC-W 2024"})[0]
+    learned = describe(card({"name": "wsl-future", "version": "2", "reference": "Wang & Abhayaratne, multi-resolution CAM, BMVC-W 2024"}))[0]
     assert "class activation maps" in learned.paragraphs[0]
     assert any("2505.23586" in ref for ref in learned.references)
-    unknown = describe({"name": "mystery", "reference": "Someone 2030"}, role="refiner")[0]
+    unknown = describe(card({"name": "mystery", "reference": "Someone 2030"}), role="refiner")[0]
     assert "refiner" in unknown.title and unknown.references == ["Someone 2030"]
     register_note("mystery", MethodNote(title="mystery: a test method", text="Does things."))
-    assert describe({"name": "mystery"})[0].paragraphs[0] == "Does things."
+    assert describe(card({"name": "mystery"}))[0].paragraphs[0] == "Does things."
 
 
 # --- text and pagination -------------------------------------------------------------

@@ -7,14 +7,25 @@ from typing import Annotated, Optional
 
 import typer
 
+from imlforensic.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Device,
+    Quiet,
+    RefinerOption,
+    Threshold,
+    Weights,
+    check_device,
+    fail,
+    method_entries,
+    refiner_entry,
+)
 from imlforensic.data.datasets import DatasetError
+from imlforensic.io.messages import one_line
 from imlforensic.metrics.summary import METRIC_LABELS, Summary
-from imlforensic.cli.run import Weights, use_weights
 from imlforensic.pipeline.analysis import Analyzer
-from imlforensic.pipeline.batch import one_line
 from imlforensic.pipeline.evaluation import evaluate_dataset
-from imlforensic.registry import DEFAULT_METHOD, REGISTRY, UnknownModelError, WeightsError
-from imlforensic.registry.registry import DEVICE_PATTERN
+from imlforensic.registry import DEFAULT_METHOD, WeightsError
 
 
 def format_table(rows: list[tuple[str, Summary]]) -> str:
@@ -37,11 +48,11 @@ def format_table(rows: list[tuple[str, Summary]]) -> str:
 def evaluate(
     datasets: Annotated[list[str], typer.Argument(help="Dataset folders (labels.csv, Tp/ + Au/, or authentic/ + manipulated/); FOLDER@val or FOLDER@train for a fixed half.", show_default=False)],
     method: Annotated[str, typer.Option("--method", "-m", help="Detection method.")] = DEFAULT_METHOD,
-    refiner: Annotated[Optional[str], typer.Option(help="Refiner applied to the method's map.")] = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="\\[default: the method's]", show_default=False)] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    refiner: RefinerOption = None,
+    threshold: Threshold = None,
+    device: Device = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Quiet = False,
     weights: Weights = None,
 ) -> None:
     """Measure a method on labelled datasets: pixel F1, IoU, best F1, pixel AUC, false alarms, image AUC.
@@ -54,24 +65,12 @@ def evaluate(
 
       imlforensic evaluate data/casia1@val --weights runs/mine/last.safetensors
     """
-    if not DEVICE_PATTERN.match(device):
-        typer.echo(f"error: unknown device {device!r}", err=True)
-        raise typer.Exit(2)
-    try:
-        REGISTRY.entry(method)
-        if refiner:
-            REGISTRY.entry(refiner)
-    except UnknownModelError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if weights is not None:
-        use_weights(method, weights)
-    try:
-        analyzer = Analyzer(method, device=device, threshold=threshold, refiner=refiner)
-        analyzer.provenance()  # load now: a bad checkpoint is one error, not one per image
-    except (WeightsError, ImportError, ValueError, RuntimeError) as exc:
-        typer.echo(f"error: cannot load {method!r}: {one_line(exc)}", err=True)
-        raise typer.Exit(1) from None
+    check_device(device)
+    (entry,) = method_entries([method], weights)
+    try:  # load now: a bad checkpoint is one error, not one per image
+        analyzer = Analyzer(entry, device=device, threshold=threshold, refiner=refiner_entry(refiner, None)).load()
+    except (WeightsError, ImportError, ValueError, RuntimeError, TypeError) as exc:
+        fail(f"cannot load {method!r}: {one_line(exc)}")
     results = []
     failed = False
     for root in datasets:
@@ -98,4 +97,4 @@ def evaluate(
             + (f" + refiner {refiner}" if refiner else "") + f", threshold {analyzer.threshold}"
         )
         typer.echo(format_table(results))
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

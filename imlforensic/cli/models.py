@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from imlforensic.cli.common import EXIT_FAILED, fail, usage_error
 from imlforensic.registry import REGISTRY, DownloadedFile, UnknownModelError, WeightsError
 
 models_app = typer.Typer(help="List the registered models and download their weights.", no_args_is_help=True)
@@ -30,8 +31,8 @@ def list_models(
             "name": e.name,
             "task": e.task,
             "version": e.version,
-            "state": e.state(),
-            "weights": e.weights.describe() if e.weights else "none needed",
+            "state": REGISTRY.state(e),
+            "weights": e.weights.describe() if e.weights else ("alias of " + ", ".join(e.alias_of) if e.is_alias else "none needed"),
             "summary": e.summary,
         }
         for e in REGISTRY.entries()
@@ -63,15 +64,13 @@ def fetch(
     try:
         entry = REGISTRY.entry(name)
     except UnknownModelError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        usage_error(str(exc))
     if not isinstance(entry.weights, DownloadedFile):
         where = entry.weights.describe() if entry.weights else "no weights"
-        typer.echo(f"{name}: nothing to download ({where}); state: {entry.state()}")
+        typer.echo(f"{name}: nothing to download ({where}); state: {REGISTRY.state(entry)}")
         return
     try:
         path = entry.weights.fetch(source=source, progress=not quiet)
     except WeightsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc), EXIT_FAILED)
     typer.echo(f"{name}: weights verified (sha256 {entry.weights.sha256[:16]}...) and installed at {path}")

@@ -13,24 +13,20 @@ inputs failed or are missing (they are listed in it) or the report could not be 
 
 from __future__ import annotations
 
-import contextlib
-import io
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from imlforensic.cli.analyse import build_request, execute
+from imlforensic.cli.common import EXIT_FAILED, EXIT_OK, MaxPixels, Methods, Quiet, Recursive, fail, refiner_entry, usage_error
+from imlforensic.io.atomic import atomic_write_bytes
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
-from imlforensic.registry import DEFAULT_METHOD
+from imlforensic.pipeline.records import Record
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 BATCH_LOG = "batch.jsonl"
-
-
-def _error(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def report(
@@ -45,16 +41,16 @@ def report(
     figure_width: Annotated[float, typer.Option(min=20.0, max=500.0, help="Width of the --figures panels in mm.")] = 160.0,
     batch: Annotated[Optional[list[Path]], typer.Option(help="JSON Lines log of the run (`localize --json`) listing failed inputs; *.jsonl at the top of a results folder are read anyway.", show_default=False)] = None,
     results_dir: Annotated[Optional[Path], typer.Option(help="Where to write the `localize` outputs when INPUTS are images \\[default: NAME_results beside the PDF]", show_default=False)] = None,
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help=f"Images only: detection method \\[default: {DEFAULT_METHOD}]", show_default=False)] = None,
+    method: Methods = None,
     refiner: Annotated[Optional[str], typer.Option(help="Images only: refiner applied to the method's map.", show_default=False)] = None,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Images only: probability threshold \\[default: the method's]", show_default=False)] = None,
     device: Annotated[Optional[str], typer.Option(help="Images only: auto, cpu, cuda or cuda:N \\[default: auto]", show_default=False)] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Images only: descend into sub-folders.")] = False,
+    recursive: Recursive = False,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Images only: reuse outputs in --results-dir made from the same file and settings.")] = False,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels than this.")] = DEFAULT_MAX_PIXELS,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     ppi: Annotated[float, typer.Option(min=72.0, max=600.0, help="Resolution of the pictures on the pages (pixels per inch).")] = 200.0,
     lossless: Annotated[bool, typer.Option("--lossless", help="Embed pictures losslessly (Flate) instead of JPEG quality 92: exact pixels, larger PDF.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary (errors are still printed).")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Make a PDF case report: cover with models, settings and a summary table; one page per image (original, heatmap with colour bar, mask overlay, verdict, sha256, EXIF); appendix on the methods and how to read the maps.
 
@@ -68,18 +64,18 @@ def report(
 
     paper = paper.lower()
     if paper not in ("a4", "letter"):
-        raise _error(f"unknown paper size {paper!r}; use a4 or letter", EXIT_USAGE)
+        usage_error(f"unknown paper size {paper!r}; use a4 or letter")
     if output.exists() and output.is_dir():
-        raise _error(f"{output} is a folder; give the PDF file name with -o", EXIT_USAGE)
+        usage_error(f"{output} is a folder; give the PDF file name with -o")
     for log in batch or []:
         if not log.is_file():
-            raise _error(f"{log}: no such batch log", EXIT_USAGE)
+            usage_error(f"{log}: no such batch log")
 
     folders = [Path(spec) for spec in inputs if spec != "-" and Path(spec).is_dir() and looks_like_results(Path(spec))]
     image_specs = [spec for spec in inputs if not (spec != "-" and Path(spec).is_dir() and Path(spec) in folders)]
     if folders and image_specs:
-        raise _error("give either results folders or images, not both: "
-                     f"{', '.join(map(str, folders))} hold results, {', '.join(image_specs)} do not", EXIT_USAGE)
+        usage_error("give either results folders or images, not both: "
+                    f"{', '.join(map(str, folders))} hold results, {', '.join(image_specs)} do not")
 
     batch_entries = None
     localize_failed = False
@@ -96,13 +92,13 @@ def report(
     for warning in collection.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if not collection.items:
-        raise _error("no results found to report" + (f" in {', '.join(map(str, folders))}" if folders else ""), EXIT_USAGE)
+        usage_error("no results found to report" + (f" in {', '.join(map(str, folders))}" if folders else ""))
 
     if figures is not None:
         try:
             figures.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _error(f"cannot create figures folder {figures}: {exc.strerror or exc}", EXIT_FAILED) from None
+            fail(f"cannot create figures folder {figures}: {exc.strerror or exc}")
 
     options = ReportOptions(
         title=title, case=case, analyst=analyst, date=date, paper=paper, ppi=ppi, figures=figures,
@@ -117,7 +113,7 @@ def report(
     try:
         result = build_report(collection, output, options, progress=progress)
     except OSError as exc:
-        raise _error(f"cannot write {output}: {exc.strerror or exc}", EXIT_FAILED) from None
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     finally:
         if progress is not None:
             bar.close()
@@ -133,40 +129,21 @@ def report(
     raise typer.Exit(EXIT_FAILED if failed or localize_failed else EXIT_OK)
 
 
-def _localize(specs, results, method, refiner, threshold, device, recursive, skip_existing, quiet, max_pixels):
-    """Run ``localize`` (the same code as the command) and return its JSON Lines objects."""
-    import json
-
-    from imlforensic.cli.run import RunOptions, run_analysis
-
-    captured = io.StringIO()
-    code = EXIT_OK
-    opts = RunOptions(
-        command="localize", inputs=specs, out=results, write_maps=True, method=method,
-        refiner=refiner, threshold=threshold, device=device or "auto", json_lines=True,
-        skip_existing=skip_existing, quiet=quiet, recursive=recursive, max_pixels=max_pixels,
-    )
-    try:
-        with contextlib.redirect_stdout(captured):
-            run_analysis(opts)
-    except typer.Exit as exc:
-        code = exc.exit_code
-    if code == EXIT_USAGE:
-        raise typer.Exit(EXIT_USAGE)
-    text = captured.getvalue()
-    entries = []
-    for line in text.splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue
-    if not entries and code != EXIT_OK:  # e.g. the method could not be loaded
-        raise typer.Exit(EXIT_FAILED)
+def _localize(specs: list[str], results: Path, methods: list[str] | None, refiner: str | None, threshold: float | None,
+              device: str | None, recursive: bool, skip_existing: bool, quiet: bool, max_pixels: int) -> tuple[list[Record], bool]:
+    """Run ``localize`` (the same pipeline as the command) into ``results``; return its records
+    (failed inputs as error records) and whether any input failed. The run's log is kept as
+    ``results/batch.jsonl``."""
+    request = build_request("localize", specs, results, True, methods, refiner_entry(refiner, None), threshold,
+                            device or "auto", skip_existing, recursive, max_pixels, None, quiet)
+    run = execute(request, quiet=quiet)
+    for spec in run.missing:  # failed inputs were named as they happened
+        typer.echo(f"error: {spec}: no such file or folder", err=True)
+    entries: list[Record] = [*run.records, *run.errors]
     if entries:
+        log = "".join(json.dumps(entry.to_json(), ensure_ascii=False) + "\n" for entry in entries)
         try:
-            from imlforensic.io.atomic import atomic_write_bytes
-
-            atomic_write_bytes(Path(results) / BATCH_LOG, text.encode("utf-8"))
+            atomic_write_bytes(results / BATCH_LOG, log.encode("utf-8"))
         except OSError as exc:
             typer.echo(f"warning: cannot keep the batch log in {results}: {exc.strerror or exc}", err=True)
-    return entries, code != EXIT_OK
+    return entries, bool(run.failures)

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from imlforensic.cli.common import Device, Quiet, check_device, fail, usage_error
 from imlforensic.data.datasets import DatasetError
-from imlforensic.registry.registry import DEVICE_PATTERN
 
 
 def train(
@@ -21,10 +21,10 @@ def train(
     steps: Annotated[Optional[int], typer.Option(help="Override the preset's number of steps.", show_default=False)] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Override the preset's batch size.", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Random seed (data order, synthesis, initialisation).")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the output folder's last checkpoint.")] = False,
     calibration_samples: Annotated[int, typer.Option(min=8, help="Synthetic samples for the calibration after training (with --synthesize-from).")] = 240,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train the multi-view CAM localizer with image-level labels (no pixel masks).
 
@@ -39,18 +39,13 @@ def train(
     from imlforensic.training.trainer import PRESETS, list_photos, train as run_training
 
     if preset not in PRESETS:
-        typer.echo(f"error: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", err=True)
-        raise typer.Exit(2)
+        usage_error(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if not datasets and not synthesize_from:
-        typer.echo("error: give labelled datasets and/or --synthesize-from photo folders", err=True)
-        raise typer.Exit(2)
-    if not DEVICE_PATTERN.match(device):
-        typer.echo(f"error: unknown device {device!r}", err=True)
-        raise typer.Exit(2)
+        usage_error("give labelled datasets and/or --synthesize-from photo folders")
+    check_device(device)
     for folder in synthesize_from or []:
         if not folder.exists():
-            typer.echo(f"error: {folder}: no such file or folder", err=True)
-            raise typer.Exit(2)
+            usage_error(f"{folder}: no such file or folder")
     config = PRESETS[preset]
     config = dataclasses.replace(config, seed=seed, **{k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v})
     try:
@@ -64,6 +59,5 @@ def train(
                        f"{metadata['background']['logit']:.2f}, thresholds "
                        + ", ".join(f"{key} {value['threshold']:.2f}" for key, value in metadata["thresholds"].items()))
     except (DatasetError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))
     typer.echo(f"checkpoint: {checkpoint} (use it with: imlforensic evaluate DATASET --weights {checkpoint})")

@@ -19,7 +19,6 @@ and the input file is opened read-only and never written.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imlforensic.io.hashing import sha256_bytes
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Default guard: 100 megapixels (a 12,000 x 8,000 image still passes)."""
@@ -66,34 +67,6 @@ class LoadedImage:
     @property
     def height(self) -> int:
         return int(self.rgb.shape[0])
-
-    def describe(self) -> dict:
-        """The JSON-ready description of the input (see the output JSON's ``input`` field)."""
-        return {
-            "path": self.display or str(self.path),
-            "resolved_path": str(self.path.resolve()),
-            "sha256": self.sha256,
-            "bytes": self.n_bytes,
-            "format": self.format,
-            "mode": self.mode,
-            "width": self.width,
-            "height": self.height,
-            "exif_orientation": self.exif_orientation,
-            "conversions": list(self.conversions),
-            "jpeg_quality": self.jpeg_quality,
-        }
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS, display: str | None = None) -> LoadedImage:

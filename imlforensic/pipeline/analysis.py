@@ -1,34 +1,50 @@
 """One image through one method (and optionally a refiner): heatmap, mask, score, verdict.
 
-The same :class:`Analyzer` serves ``detect``, ``localize``, ``evaluate`` and the benchmarks,
-so a number in docs/BENCHMARKS.md is produced by exactly the code a user runs.
+The single per-image path of the tool: ``detect``, ``localize``, ``refine``, ``report``,
+``evaluate`` and every benchmark call :meth:`Analyzer.analyse`, so a number in
+docs/BENCHMARKS.md is produced by exactly the code a user runs.
+
+``Analyzer.analyse(image, coarse=None, boxes=None)``:
+
+* no ``coarse``: the method analyses the image;
+* ``coarse`` = a :class:`~imlforensic.methods.base.MethodOutput`: a method's output computed
+  before (benchmarks compute it once and refine it with several refiners);
+* ``coarse`` = a :class:`CoarseMap`: a map from another tool (``refine --heatmap``), recorded
+  with its own card;
+* ``boxes`` with a map: the map counts only inside the boxes; ``boxes`` alone (no method, no
+  map): the refiner turns each box into a mask, an analyst's **annotation** (verdict
+  ``annotated``, no score), not a finding of the tool.
+
+Mask rule (:func:`consistent_mask`): the mask is the map's regions at or above the threshold
+(:func:`imlforensic.maps.binarize`), kept empty for an image judged authentic.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import numpy as np
 
 from imlforensic.io.images import LoadedImage
-from imlforensic.maps import binarize
-from imlforensic.refiners import resolve_refiner
-from imlforensic.refiners.base import Refiner as BaseRefiner
+from imlforensic.maps import binarize, pool_score
+from imlforensic.methods.base import Method, MethodOutput, decide_verdict
+from imlforensic.pipeline.records import ANNOTATED, InputInfo, Origin, ResultRecord, RunSettings
+from imlforensic.refiners.base import Refiner
 from imlforensic.refiners.bayes import FusionParams
-from imlforensic.registry import REGISTRY
-from imlforensic.result import MethodOutput, decide_verdict
+from imlforensic.refiners.prompts import Box, box_mask, clip_boxes
+from imlforensic.registry import REGISTRY, ModelCard, ModelEntry, Registry, input_card
+
+DEFAULT_THRESHOLD = 0.5
+"""Threshold of a map with no method behind it (``refine --heatmap`` of another tool's map)."""
 
 
-class Method(Protocol):
-    def analyse(self, image: LoadedImage) -> MethodOutput: ...
+@dataclass(frozen=True)
+class CoarseMap:
+    """A coarse map from elsewhere (another tool, an earlier run) and the card that names it."""
 
-
-class Refiner(Protocol):
-    def refine(self, rgb: np.ndarray, coarse: np.ndarray) -> np.ndarray:
-        """Posterior probability map (H x W, [0,1]) from the image and a coarse map."""
-        ...
+    heatmap: np.ndarray
+    card: ModelCard
 
 
 @dataclass
@@ -39,12 +55,19 @@ class Analysis:
     mask: np.ndarray  # bool
     verdict: str
     threshold: float
-    refined: bool
+    method: ModelCard  # what made the coarse map (a method, or an analyst's input)
+    refiner: ModelCard | None = None
+    origin: Origin = "method"
+    boxes: list[Box] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
-    def score(self) -> float:
-        return self.output.score
+    def refined(self) -> bool:
+        return self.refiner is not None
+
+    @property
+    def score(self) -> float | None:
+        return None if self.origin == "boxes" else self.output.score
 
     @property
     def flagged_fraction(self) -> float:
@@ -53,7 +76,19 @@ class Analysis:
     @property
     def coarse_mask(self) -> np.ndarray:
         """The method's own (unrefined) mask, by the same rule as :attr:`mask`."""
+        if self.origin == "boxes":
+            return box_mask(self.boxes, self.heatmap.shape)
         return consistent_mask(self.output.heatmap, self.threshold, self.verdict)
+
+    def record(self, settings: RunSettings) -> ResultRecord:
+        """The JSON record of this analysis (``outputs`` filled in when the files are written)."""
+        annotation = self.origin == "boxes"
+        return ResultRecord(
+            input=InputInfo.of(self.image), verdict=self.verdict, score=self.score,
+            class_probs=None if annotation else dict(self.output.class_probs), flagged_fraction=self.flagged_fraction,
+            method=self.method, refiner=self.refiner, details=dict(self.output.details), threshold=self.threshold,
+            settings=settings, timings_s=dict(self.timings), origin=self.origin,
+        )
 
 
 def consistent_mask(heatmap: np.ndarray, threshold: float, verdict: str) -> np.ndarray:
@@ -68,77 +103,114 @@ def consistent_mask(heatmap: np.ndarray, threshold: float, verdict: str) -> np.n
     return binarize(heatmap, threshold)
 
 
-def model_card(name: str) -> dict[str, Any]:
-    """Provenance of a registered model for the JSON output."""
-    entry = REGISTRY.entry(name)
-    return {
-        "name": entry.name,
-        "task": entry.task,
-        "version": entry.version,
-        "weights_sha256": REGISTRY.weights_sha256(name),
-        "reference": entry.reference or None,
-    }
-
-
 class Analyzer:
-    """Holds a loaded method (and refiner) and analyses images one after another."""
+    """Holds a loaded method (and refiner) and analyses images one after another.
+
+    ``method`` and ``refiner`` are registry names or entries (an entry from
+    :meth:`Registry.with_weights` runs a user's checkpoint); ``method=None`` analyses only maps
+    or boxes given to :meth:`analyse`. ``fusion``: the refiner's fusion parameters (defaults of
+    :class:`FusionParams`; benchmarks sweep them), set to the threshold as :meth:`FusionParams.for_threshold`
+    says. Models are built on first use, or by :meth:`load`.
+    """
 
     def __init__(
-        self, method: str, device: str = "auto", threshold: float | None = None, refiner: str | None = None
+        self, method: str | ModelEntry | None, device: str = "auto", threshold: float | None = None,
+        refiner: str | ModelEntry | None = None, registry: Registry = REGISTRY, fusion: FusionParams | None = None,
     ) -> None:
-        self.method_name = method
-        # Aliases (sam, deeplab) become the checkpoint that will run, so outputs record it.
-        self.refiner_name = resolve_refiner(refiner) if refiner else None
+        self.registry = registry
+        self.method_entry = registry.entry(method) if method is not None else None  # fails early on an unknown name
+        self.refiner_entry = registry.entry(refiner) if refiner is not None else None
         self.device = device
-        REGISTRY.entry(method)  # fail early on an unknown name
         self._threshold = None if threshold is None else float(threshold)
+        self.fusion = fusion or FusionParams()
         self._method: Method | None = None
         self._refiner: Refiner | None = None
 
     @property
+    def method_name(self) -> str | None:
+        return self.method_entry.name if self.method_entry else None
+
+    def load(self) -> Analyzer:
+        """Build the method and the refiner now (a bad checkpoint fails here, not per image)."""
+        if self.method_entry is not None and self._method is None:
+            self._method = self.registry.load(self.method_entry, self.device, expect=Method)
+        if self.refiner_entry is not None and self._refiner is None:
+            self._refiner = self.registry.load(self.refiner_entry, self.device, expect=Refiner)
+        return self
+
+    @property
+    def method(self) -> Method | None:
+        return self.load()._method
+
+    @property
+    def refiner(self) -> Refiner | None:
+        return self.load()._refiner
+
+    @property
     def threshold(self) -> float:
-        """The threshold given, else the loaded method's own default, else its registry entry's."""
+        """The threshold given, else the method's own default, else :data:`DEFAULT_THRESHOLD`."""
         if self._threshold is not None:
             return self._threshold
-        return REGISTRY.default_threshold(self.method_name, self._method)
+        method = self.method
+        return method.default_threshold if method is not None else DEFAULT_THRESHOLD
 
-    def _load(self) -> None:
-        if self._method is None:
-            self._method = REGISTRY.load(self.method_name, self.device)
-        if self.refiner_name and self._refiner is None:
-            self._refiner = REGISTRY.load(self.refiner_name, self.device)
+    @property
+    def method_card(self) -> ModelCard | None:
+        method = self.method
+        return method.card if method is not None else None
 
-    def provenance(self) -> dict[str, Any]:
-        self._load()
-        return {
-            "method": model_card(self.method_name),
-            "refiner": model_card(self.refiner_name) if self.refiner_name else None,
-        }
+    @property
+    def refiner_card(self) -> ModelCard | None:
+        refiner = self.refiner
+        return refiner.card if refiner is not None else None
 
-    def analyse(self, image: LoadedImage) -> Analysis:
-        self._load()
-        assert self._method is not None
-        started = time.perf_counter()
-        output = self._method.analyse(image)
-        if output.heatmap.shape != image.rgb.shape[:2]:
-            raise RuntimeError(
-                f"method {self.method_name!r} returned a {output.heatmap.shape} map for a {image.rgb.shape[:2]} image"
-            )
-        timings = {"analyse": time.perf_counter() - started}
+    def analyse(self, image: LoadedImage, coarse: MethodOutput | CoarseMap | None = None,
+                boxes: list[Box] | None = None) -> Analysis:
+        """One image through the pipeline (see the module docstring)."""
+        shape = image.rgb.shape[:2]
+        boxes = clip_boxes(list(boxes), shape) if boxes else []
+        timings: dict[str, float] = {}
+        output, card, origin = self._coarse(image, coarse, boxes, timings)
+        if boxes and origin != "boxes":
+            restricted = np.where(box_mask(boxes, shape), output.heatmap, 0.0)
+            output = MethodOutput(heatmap=restricted, score=pool_score(restricted), views=output.views, details=output.details)
+        threshold = self.threshold
         heatmap = output.heatmap
-        if self._refiner is not None:
+        refiner = self.refiner
+        if refiner is not None:
             started = time.perf_counter()
-            extra = {"params": FusionParams().for_threshold(self.threshold)} if isinstance(self._refiner, BaseRefiner) else {}
-            heatmap = np.clip(self._refiner.refine(image.rgb, output.heatmap, **extra), 0.0, 1.0).astype(np.float32)
+            params = self.fusion.for_threshold(threshold)
+            refined = refiner.refine(image.rgb, None if origin == "boxes" else output.heatmap, boxes=boxes or None, params=params)
+            heatmap = np.clip(refined, 0.0, 1.0).astype(np.float32)
             timings["refine"] = time.perf_counter() - started
-        verdict = decide_verdict(output, self.threshold)
+        if origin == "boxes":
+            verdict, mask = ANNOTATED, binarize(heatmap, threshold)
+        else:
+            verdict = decide_verdict(output, threshold)
+            mask = consistent_mask(heatmap, threshold, verdict)
         return Analysis(
-            image=image,
-            output=output,
-            heatmap=heatmap,
-            mask=consistent_mask(heatmap, self.threshold, verdict),
-            verdict=verdict,
-            threshold=self.threshold,
-            refined=self._refiner is not None,
-            timings=timings,
+            image=image, output=output, heatmap=heatmap, mask=mask, verdict=verdict, threshold=threshold, method=card,
+            refiner=refiner.card if refiner is not None else None, origin=origin, boxes=boxes, timings=timings,
         )
+
+    def _coarse(self, image: LoadedImage, coarse: MethodOutput | CoarseMap | None, boxes: list[Box],
+                timings: dict[str, float]) -> tuple[MethodOutput, ModelCard, Origin]:
+        """The map to refine, what made it, and where it comes from."""
+        shape = image.rgb.shape[:2]
+        if isinstance(coarse, CoarseMap):
+            if coarse.heatmap.shape != shape:
+                raise ValueError(f"coarse map is {coarse.heatmap.shape[1]}x{coarse.heatmap.shape[0]}, image is {shape[1]}x{shape[0]}")
+            return MethodOutput(heatmap=coarse.heatmap, score=pool_score(coarse.heatmap)), coarse.card, "heatmap"
+        method = self.method
+        if method is None:
+            if not boxes or self.refiner is None:
+                raise ValueError("without a method, analyse() needs a coarse map, or boxes and a refiner")
+            shown = box_mask(boxes, shape).astype(np.float32)
+            return MethodOutput(heatmap=shown, score=1.0), input_card("boxes"), "boxes"
+        if coarse is None:
+            started = time.perf_counter()
+            coarse = method.analyse(image)
+            timings["analyse"] = time.perf_counter() - started
+        if coarse.heatmap.shape != shape:
+            raise RuntimeError(f"method {method.name!r} returned a {coarse.heatmap.shape} map for a {shape} image")
+        return coarse, method.card, "method"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Callable, TextIO
 
 from tqdm import tqdm
 
 from imlforensic.io.images import ImageLoadError
+from imlforensic.io.messages import one_line
 from imlforensic.pipeline.inputs import InputItem
+from imlforensic.pipeline.records import ResultRecord
 from imlforensic.registry.weights import WeightsError
 
 
@@ -32,18 +34,14 @@ class BatchResult:
         return self.done + self.skipped + len(self.failed)
 
 
-Job = Callable[[InputItem], "tuple[dict[str, Any], bool]"]  # returns (record, skipped)
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+Job = Callable[[InputItem], "tuple[list[ResultRecord], bool]"]
+"""One input's records (one per method) and whether they were all already done (resume)."""
 
 
 def run_batch(
     items: list[InputItem],
     job: Job,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[ResultRecord], None] | None = None,
     show_progress: bool = True,
     err: TextIO | None = None,
     description: str = "images",
@@ -55,7 +53,7 @@ def run_batch(
     with tqdm(total=len(items), desc=description, unit="img", file=err, disable=not enabled, dynamic_ncols=True) as bar:
         for item in items:
             try:
-                record, skipped = job(item)
+                records, skipped = job(item)
             except ImageLoadError as exc:
                 _fail(result, item, one_line(exc), bar, err, prefix=False)
             except (InputFailure, WeightsError) as exc:
@@ -70,7 +68,8 @@ def run_batch(
                 else:
                     result.done += 1
                 if on_record is not None:
-                    on_record(record)
+                    for record in records:
+                        on_record(record)
             bar.update(1)
     return result
 

@@ -14,7 +14,7 @@ from imlforensic.data.datasets import Sample
 from imlforensic.data.splits import load_split
 from imlforensic.io.images import ImageLoadError, load_image
 from imlforensic.metrics.summary import ImageRecord, Summary, score_image, summarize
-from imlforensic.pipeline.analysis import Analyzer
+from imlforensic.pipeline.analysis import Analysis, Analyzer
 
 
 @dataclass
@@ -23,6 +23,20 @@ class Evaluation:
     summary: Summary
     records: list[ImageRecord]
     failed: list[tuple[str, str]]
+
+
+def score_analysis(sample: Sample, analysis: Analysis, seconds: float) -> ImageRecord:
+    """The metrics' view of one analysed sample (its ground truth read at the map's size)."""
+    return score_image(
+        name=sample.name,
+        label=sample.label,
+        score=analysis.score if analysis.score is not None else 1.0,
+        predicted_positive=analysis.verdict != "authentic",
+        heatmap=analysis.heatmap,
+        pred_mask=analysis.mask,
+        gt_mask=sample.load_mask(analysis.mask.shape),
+        seconds=seconds,
+    )
 
 
 def evaluate_samples(
@@ -43,17 +57,7 @@ def evaluate_samples(
             failed.append((sample.name, str(exc)))
             continue
         analysis = analyzer.analyse(image)
-        seconds = time.perf_counter() - started
-        record = score_image(
-            name=sample.name,
-            label=sample.label,
-            score=analysis.score,
-            predicted_positive=analysis.verdict != "authentic",
-            heatmap=analysis.heatmap,
-            pred_mask=analysis.mask,
-            gt_mask=sample.load_mask(analysis.mask.shape),
-            seconds=seconds,
-        )
+        record = score_analysis(sample, analysis, time.perf_counter() - started)
         records.append(record)
         if on_image is not None:
             on_image(record)

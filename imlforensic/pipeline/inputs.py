@@ -22,35 +22,11 @@ from typing import Iterable, TextIO
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
 GLOB_CHARS = set("*?[")
 
-OUTPUT_KINDS = {
-    "heatmap": ".heatmap.png",
-    "heatmap_color": ".heatmap-color.png",
-    "mask": ".mask.png",
-    "overlay": ".overlay.png",
-    "coarse_heatmap": ".coarse-heatmap.png",  # with a refiner: the method's unrefined map
-    "coarse_overlay": ".coarse-overlay.png",
-    "json": ".json",
-}
-
-
 @dataclass(frozen=True)
 class InputItem:
     path: Path  # absolute path of the input file
     display: str  # how to name it in messages (as the user gave it, or found below it)
     rel: Path  # output location relative to --out, without suffix
-
-
-@dataclass(frozen=True)
-class OutputSet:
-    """The files written for one input: ``base`` plus a suffix per kind."""
-
-    base: Path
-
-    def path(self, kind: str) -> Path:
-        return self.base.with_name(self.base.name + OUTPUT_KINDS[kind])
-
-    def all(self, kinds: Iterable[str] = OUTPUT_KINDS) -> dict[str, Path]:
-        return {kind: self.path(kind) for kind in kinds}
 
 
 @dataclass

@@ -1,104 +1,259 @@
-"""Per-image outputs: the PNG maps and the JSON record that documents them.
+"""The JSON records the tool writes, as typed dataclasses with one ``to_json`` / ``from_json``.
 
-JSON record (``NAME.json``, and one line of ``--json`` output), schema ``imlforensic.result/1``::
+Result record (``NAME.json``, and one line of ``--json`` output), schema ``imlforensic.result/1``::
 
-    input      path, sha256 of the file's bytes, bytes, format, mode, width, height (as displayed),
-               exif_orientation, conversions applied, estimated JPEG quality
-    verdict    authentic | manipulated | generated
-    score      image-level probability of an edit, in [0, 1]
-    class_probs  per-verdict probabilities when the method gives them, else null
+    input      path, resolved path, sha256 of the file's bytes, bytes, format, mode, width, height
+               (as displayed), exif_orientation, conversions applied, estimated JPEG quality
+    verdict    authentic | manipulated | generated; ``annotated`` when the mask comes from an
+               analyst's boxes (``refine --box``): an annotation, not a finding of the tool
+    score      image-level probability of an edit in [0, 1] (null for an annotation)
+    class_probs  probabilities of authentic / manipulated / generated (sum 1; a localizer gives
+               0 to generated), null for an annotation
     flagged_fraction  share of pixels in the mask
-    method, refiner   name, task, version, weights sha256, reference
+    method, refiner   model cards: name, task, version, weights sha256, reference, classes (an
+               analyst's map or boxes: task ``input``, with its path and sha256)
     details    numbers behind the method's map (mvcam: ``background_shift_logit``, how far it
                lowered a network map raised over the whole image; ``copy_move_pairs``, how many
                duplicated region pairs the copy-move view found; ``copy_move_repetitions``, how
                many it set aside as natural repetition), ``{}`` when it has none
-    threshold, settings (device, max_pixels, ...), outputs (file names), timings_s, tool, created
+    threshold, settings (command, device, max_pixels, threshold; boxes and notes for refine),
+    outputs (file names by kind), timings_s, tool, created,
+    origin     ``method`` (the tool's analysis), ``heatmap`` (an analyst's map, refined) or
+               ``boxes`` (an analyst's boxes turned into a mask)
+
+Error record (``--json`` line of a failed input), schema ``imlforensic.error/1``:
+``{"schema", "input": {"path"}, "error"}``.
+
+Records of earlier versions read back with missing fields as ``None``; fields this version does
+not know are kept (``extra``) and written back unchanged.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from imlforensic import __version__
-from imlforensic.io.atomic import atomic_write_bytes, atomic_write_json
-from imlforensic.io.render import encode_png, heatmap_to_colour, heatmap_to_grey, mask_to_grey, render_overlay
-from imlforensic.pipeline.analysis import Analysis
-from imlforensic.pipeline.inputs import OutputSet
+from imlforensic.io.images import LoadedImage
+from imlforensic.registry.cards import ModelCard
 
-SCHEMA = "imlforensic.result/1"
-MAP_KINDS = ("heatmap", "heatmap_color", "mask", "overlay")
-COARSE_KINDS = ("coarse_heatmap", "coarse_overlay")
-"""Written as well when a refiner ran: the method's unrefined map and overlay."""
+RESULT_SCHEMA = "imlforensic.result/1"
+ERROR_SCHEMA = "imlforensic.error/1"
+SCHEMAS = (RESULT_SCHEMA, ERROR_SCHEMA)
 
-# Rendering and PNG encoding (OpenCV, which releases the GIL) are most of the time spent writing
-# a result; the maps are made two at a time, on both cores.
-_ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imlforensic-png")
+Origin = Literal["method", "heatmap", "boxes"]
+ANNOTATED = "annotated"
+"""The verdict of a record whose mask is an analyst's annotation (``origin`` = ``boxes``)."""
 
 
-def build_record(analysis: Analysis, provenance: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    output = analysis.output
-    return {
-        "schema": SCHEMA,
-        "input": analysis.image.describe(),
-        "verdict": analysis.verdict,
-        "score": round(analysis.score, 6),
-        "class_probs": None if output.class_probs is None else {k: round(v, 6) for k, v in output.class_probs.items()},
-        "flagged_fraction": round(analysis.flagged_fraction, 6),
-        "method": provenance["method"],
-        "refiner": provenance.get("refiner"),
-        "details": dict(output.details),
-        "threshold": analysis.threshold,
-        "settings": settings,
-        "outputs": {},
-        "timings_s": {k: round(v, 4) for k, v in analysis.timings.items()},
-        "tool": {"name": "imlforensic", "version": __version__},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+def _known(data: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in names}
 
 
-def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
-    """Write the four PNGs (and the two coarse ones when refined), atomically; return file names by kind."""
-    renderers = {
-        "heatmap": lambda: heatmap_to_grey(analysis.heatmap),
-        "heatmap_color": lambda: heatmap_to_colour(analysis.heatmap),
-        "mask": lambda: mask_to_grey(analysis.mask),
-        "overlay": lambda: render_overlay(analysis.image.rgb, analysis.mask),
-        "coarse_heatmap": lambda: heatmap_to_grey(analysis.output.heatmap),
-        "coarse_overlay": lambda: render_overlay(analysis.image.rgb, analysis.coarse_mask),
-    }
-    kinds = map_kinds(analysis.refined)
-    written = {}
-    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: encode_png(renderers[kind]()), kinds)):
-        path = outputs.path(kind)
-        atomic_write_bytes(path, encoded)
-        written[kind] = path.name
-    return written
-
-
-def map_kinds(refined: bool) -> tuple[str, ...]:
-    return MAP_KINDS + COARSE_KINDS if refined else MAP_KINDS
-
-
-def write_record(record: dict[str, Any], outputs: OutputSet) -> Path:
-    path = outputs.path("json")
-    record["outputs"]["json"] = path.name
-    atomic_write_json(path, record)
-    return path
-
-
-def read_existing(outputs: OutputSet, kinds: tuple[str, ...], sha256: str) -> dict[str, Any] | None:
-    """The earlier record for this input if every output exists and it was made from the same bytes."""
-    if not all(outputs.path(kind).is_file() for kind in kinds + ("json",)):
-        return None
+def _optional(value: Any, kind: type) -> Any:
     try:
-        record = json.loads(outputs.path("json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return None if value is None else kind(value)
+    except (TypeError, ValueError):
         return None
-    if record.get("schema") != SCHEMA or record.get("input", {}).get("sha256") != sha256:
+
+
+@dataclass
+class InputInfo:
+    """The input file, as found and decoded."""
+
+    path: str
+    resolved_path: str | None = None
+    sha256: str | None = None
+    bytes: int | None = None
+    format: str | None = None
+    mode: str | None = None
+    width: int | None = None
+    height: int | None = None
+    exif_orientation: int | None = None
+    conversions: list[str] = field(default_factory=list)
+    jpeg_quality: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    FIELDS = ("path", "resolved_path", "sha256", "bytes", "format", "mode", "width", "height",
+              "exif_orientation", "conversions", "jpeg_quality")
+
+    @classmethod
+    def of(cls, image: LoadedImage) -> InputInfo:
+        return cls(
+            path=image.display or str(image.path), resolved_path=str(image.path.resolve()), sha256=image.sha256,
+            bytes=image.n_bytes, format=image.format, mode=image.mode, width=image.width, height=image.height,
+            exif_orientation=image.exif_orientation, conversions=list(image.conversions), jpeg_quality=image.jpeg_quality,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS} | self.extra
+
+    @classmethod
+    def from_json(cls, data: Any) -> InputInfo:
+        data = data if isinstance(data, dict) else {}
+        conversions = data.get("conversions")
+        return cls(
+            path=str(data.get("path") or data.get("resolved_path") or "?"),
+            resolved_path=_optional(data.get("resolved_path"), str), sha256=_optional(data.get("sha256"), str),
+            bytes=_optional(data.get("bytes"), int), format=_optional(data.get("format"), str),
+            mode=_optional(data.get("mode"), str), width=_optional(data.get("width"), int),
+            height=_optional(data.get("height"), int), exif_orientation=_optional(data.get("exif_orientation"), int),
+            conversions=[str(c) for c in conversions] if isinstance(conversions, list) else [],
+            jpeg_quality=_optional(data.get("jpeg_quality"), int), extra=_known(data, set(cls.FIELDS)),
+        )
+
+
+@dataclass
+class RunSettings:
+    """The options a record was made with."""
+
+    command: str | None = None
+    device: str | None = None
+    max_pixels: int | None = None
+    threshold: float | None = None
+    boxes: list[list[int]] | None = None  # refine: the analyst's boxes
+    notes: list[str] | None = None  # refine: what was done to the given map (e.g. resized)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    FIELDS = ("command", "device", "max_pixels", "threshold", "boxes", "notes")
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.FIELDS[:4]}
+        data.update({name: getattr(self, name) for name in self.FIELDS[4:] if getattr(self, name) is not None})
+        return data | self.extra
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunSettings:
+        data = data if isinstance(data, dict) else {}
+        boxes, notes = data.get("boxes"), data.get("notes")
+        return cls(
+            command=_optional(data.get("command"), str), device=_optional(data.get("device"), str),
+            max_pixels=_optional(data.get("max_pixels"), int), threshold=_optional(data.get("threshold"), float),
+            boxes=boxes if isinstance(boxes, list) else None,
+            notes=[str(n) for n in notes] if isinstance(notes, list) else None,
+            extra=_known(data, set(cls.FIELDS)),
+        )
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class ResultRecord:
+    """One image's result (see the module docstring for the fields)."""
+
+    input: InputInfo
+    verdict: str
+    score: float | None
+    class_probs: dict[str, float] | None
+    flagged_fraction: float
+    method: ModelCard | None
+    refiner: ModelCard | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    threshold: float | None = None
+    settings: RunSettings = field(default_factory=RunSettings)
+    outputs: dict[str, str] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    tool: dict[str, Any] = field(default_factory=lambda: {"name": "imlforensic", "version": __version__})
+    created: str = field(default_factory=now_iso)
+    origin: str = "method"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    schema = RESULT_SCHEMA
+    FIELDS = ("schema", "input", "verdict", "score", "class_probs", "flagged_fraction", "method", "refiner", "details",
+              "threshold", "settings", "outputs", "timings_s", "tool", "created", "origin")
+
+    @property
+    def is_annotation(self) -> bool:
+        return self.origin == "boxes"
+
+    @property
+    def refined(self) -> bool:
+        return self.refiner is not None or "coarse_overlay" in self.outputs
+
+    @property
+    def tells_generated(self) -> bool:
+        """Whether the method can say ``generated`` (its card says so, or, for records of earlier
+        versions without ``classes``, its class probabilities give that class some weight)."""
+        if self.method is not None and "generated" in self.method.classes:
+            return True
+        return bool(self.class_probs and self.class_probs.get("generated", 0.0) > 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "input": self.input.to_json(),
+            "verdict": self.verdict,
+            "score": None if self.score is None else round(self.score, 6),
+            "class_probs": None if self.class_probs is None else {k: round(v, 6) for k, v in self.class_probs.items()},
+            "flagged_fraction": round(self.flagged_fraction, 6),
+            "method": self.method.to_json() if self.method else None,
+            "refiner": self.refiner.to_json() if self.refiner else None,
+            "details": dict(self.details),
+            "threshold": self.threshold,
+            "settings": self.settings.to_json(),
+            "outputs": dict(self.outputs),
+            "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
+            "tool": dict(self.tool),
+            "created": self.created,
+            "origin": self.origin,
+        } | self.extra
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ResultRecord:
+        probs = data.get("class_probs")
+        outputs, timings, details, tool = (data.get(k) for k in ("outputs", "timings_s", "details", "tool"))
+        return cls(
+            input=InputInfo.from_json(data.get("input")),
+            verdict=str(data.get("verdict") or "?"),
+            score=_optional(data.get("score"), float),
+            class_probs={str(k): float(v) for k, v in probs.items()} if isinstance(probs, dict) else None,
+            flagged_fraction=_optional(data.get("flagged_fraction"), float) or 0.0,
+            method=ModelCard.from_json(data.get("method")),
+            refiner=ModelCard.from_json(data.get("refiner")),
+            details=details if isinstance(details, dict) else {},
+            threshold=_optional(data.get("threshold"), float),
+            settings=RunSettings.from_json(data.get("settings")),
+            outputs={str(k): str(v) for k, v in outputs.items() if isinstance(v, str)} if isinstance(outputs, dict) else {},
+            timings_s={str(k): float(v) for k, v in timings.items()} if isinstance(timings, dict) else {},
+            tool=tool if isinstance(tool, dict) else {},
+            created=str(data.get("created") or ""),
+            origin=str(data.get("origin") or "method"),
+            extra=_known(data, set(cls.FIELDS)),
+        )
+
+
+@dataclass
+class ErrorRecord:
+    """An input that could not be analysed."""
+
+    path: str
+    error: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    schema = ERROR_SCHEMA
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": self.schema, "input": {"path": self.path}, "error": self.error} | self.extra
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ErrorRecord:
+        info = data.get("input") if isinstance(data.get("input"), dict) else {}
+        return cls(path=str(info.get("path") or info.get("resolved_path") or "?"), error=str(data.get("error") or "failed"),
+                   extra=_known(data, {"schema", "input", "error"}))
+
+
+Record = ResultRecord | ErrorRecord
+
+
+def parse_record(data: Any) -> Record | None:
+    """A result or error record from parsed JSON; None for anything else."""
+    if not isinstance(data, dict):
         return None
-    return record
+    if data.get("schema") == RESULT_SCHEMA:
+        return ResultRecord.from_json(data)
+    if data.get("schema") == ERROR_SCHEMA:
+        return ErrorRecord.from_json(data)
+    return None

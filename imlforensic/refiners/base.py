@@ -1,8 +1,9 @@
-"""What every refiner backend shares: the refine contract, boxes, and working resolution.
+"""The refiner contract (:class:`Refiner`) and what every backend shares: boxes, working resolution.
 
-The contract used by :class:`imlforensic.pipeline.analysis.Analyzer` is
-``refine(rgb, coarse) -> posterior`` (H x W float32 in [0, 1]). Backends also accept
-``boxes`` (analyst boxes, ``x0,y0,x1,y1``) and ``params`` (:class:`FusionParams` overrides):
+One contract, used by :class:`imlforensic.pipeline.analysis.Analyzer` and the benchmarks:
+``refine(rgb, coarse, boxes=None, params=None) -> posterior`` (H x W float32 in [0, 1]), where
+``boxes`` are analyst boxes (``x0,y0,x1,y1``) and ``params`` the fusion's parameters
+(:class:`FusionParams`; the pipeline passes ``FusionParams().for_threshold(threshold)``):
 
 * ``coarse`` and ``boxes``: the boxes restrict where the map counts (outside them the map is
   taken as 0, "no evidence of an edit"), and promptable backends prompt with the boxes;
@@ -18,6 +19,7 @@ import numpy as np
 
 from imlforensic.refiners.bayes import FusionParams, FusionResult
 from imlforensic.refiners.prompts import Box, box_mask, clip_boxes
+from imlforensic.registry.cards import ModelCard
 
 BOX_PRIOR = 0.6
 """Coarse value inside an analyst's box when no map is given: an edit is somewhere inside, but a
@@ -55,12 +57,18 @@ def box_prior_map(boxes: list[Box], shape: tuple[int, int]) -> np.ndarray:
 
 
 class Refiner(ABC):
-    """A segmentation-guided refiner: segmenter regions + coarse map -> posterior map."""
+    """A segmentation-guided refiner: segmenter regions + coarse map -> posterior map.
+
+    ``card`` is what outputs record (the registry's builder gives it; a refiner made by hand
+    gets a card with its backend name).
+    """
 
     name: str = "refiner"
+    card: ModelCard
 
-    def __init__(self, params: FusionParams | None = None) -> None:
+    def __init__(self, params: FusionParams | None = None, card: ModelCard | None = None) -> None:
         self.params = params or FusionParams()
+        self.card = card or ModelCard(name=self.name, task="segmenter", classes=())
 
     def refine(
         self,

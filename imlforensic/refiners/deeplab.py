@@ -20,6 +20,8 @@ import numpy as np
 from imlforensic.refiners.bayes import FusionParams, FusionResult, fuse_partition
 from imlforensic.refiners.base import Refiner, resize_labels, resize_rgb
 from imlforensic.refiners.prompts import Box
+from imlforensic.registry.cards import ModelCard
+from imlforensic.registry.registry import BuildContext
 from imlforensic.refiners.superpixel import superpixels
 
 BACKBONES = ("mobilenet_v3_large", "resnet50")
@@ -87,8 +89,9 @@ def semantic_partition(rgb: np.ndarray, classes: np.ndarray, max_region: float =
 class DeepLabRefiner(Refiner):
     name = "deeplab"
 
-    def __init__(self, net: Any, device: str | None = None, params: FusionParams | None = None, max_region: float = 0.05) -> None:
-        super().__init__(params)
+    def __init__(self, net: Any, device: str | None = None, params: FusionParams | None = None, max_region: float = 0.05,
+                 card: ModelCard | None = None) -> None:
+        super().__init__(params, card)
         self.net = net
         self.device = device
         self.max_region = max_region
@@ -100,5 +103,6 @@ class DeepLabRefiner(Refiner):
         return result
 
 
-def build(entry: Any, weights_path: Path | None, device: str | None) -> DeepLabRefiner:  # registry builder
-    return DeepLabRefiner(build_network(entry.extra["backbone"], weights_path, device), device=device)
+def build(context: BuildContext) -> DeepLabRefiner:  # registry builder
+    network = build_network(context.entry.extra["backbone"], context.weights_path, context.device)
+    return DeepLabRefiner(network, device=context.device, card=context.card)

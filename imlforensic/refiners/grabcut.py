@@ -22,6 +22,8 @@ import numpy as np
 from imlforensic.refiners.bayes import CandidateGroup, FusionParams, FusionResult, fuse_candidates
 from imlforensic.refiners.base import Refiner, resize_map, resize_rgb
 from imlforensic.refiners.prompts import Box, Prompt, box_mask, box_slices, prompts_from_map
+from imlforensic.registry.cards import ModelCard
+from imlforensic.registry.registry import BuildContext
 
 
 def _window(box: Box, shape: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
@@ -49,9 +51,9 @@ class GrabCutRefiner(Refiner):
 
     def __init__(
         self, params: FusionParams | None = None, margin: float = 0.5, max_side: int = 320,
-        iterations: int = 4, max_prompts: int = 4,
+        iterations: int = 4, max_prompts: int = 4, card: ModelCard | None = None,
     ) -> None:
-        super().__init__(params)
+        super().__init__(params, card)
         self.margin = margin
         self.max_side = max_side
         self.iterations = iterations
@@ -116,5 +118,5 @@ class GrabCutRefiner(Refiner):
         return FusionResult(posterior=posterior, region_probability=posterior, details={"boxes": len(boxes)})
 
 
-def build(entry: Any, weights_path: Any, device: Any) -> GrabCutRefiner:  # registry builder
-    return GrabCutRefiner()
+def build(context: BuildContext) -> GrabCutRefiner:  # registry builder
+    return GrabCutRefiner(card=context.card)

@@ -28,6 +28,10 @@ from imlforensic.maps import sigmoid
 from imlforensic.refiners.bayes import CandidateGroup, FusionParams, FusionResult, fuse_candidates
 from imlforensic.refiners.base import Refiner
 from imlforensic.refiners.prompts import Box, Prompt, box_mask, box_slices, prompts_from_map
+from imlforensic.registry.builtin import SAM_REFERENCE
+from imlforensic.registry.cards import ModelCard
+from imlforensic.registry.registry import BuildContext, ModelEntry
+from imlforensic.registry.weights import LocalFile
 
 ARCHS = ("vit_b", "vit_l", "vit_h", "vit_t", "litemedsam")
 BOX_ONLY_ARCHS = ("litemedsam",)
@@ -131,8 +135,9 @@ def _fuse_conv_bn(module: Any) -> None:
 class SamRefiner(Refiner):
     name = "sam"
 
-    def __init__(self, predictor: Any, arch: str, params: FusionParams | None = None, max_prompts: int = 8) -> None:
-        super().__init__(params)
+    def __init__(self, predictor: Any, arch: str, params: FusionParams | None = None, max_prompts: int = 8,
+                 card: ModelCard | None = None) -> None:
+        super().__init__(params, card)
         self.predictor = predictor
         self.arch = arch
         self.box_only = arch in BOX_ONLY_ARCHS
@@ -212,8 +217,27 @@ def _box_peak(coarse: np.ndarray, box: Box) -> tuple[float, float]:
     return float(px + (xs.start or 0)), float(py + (ys.start or 0))
 
 
-def build(entry: Any, weights_path: Path | None, device: str | None) -> SamRefiner:  # registry builder
-    if weights_path is None:
-        raise ValueError(f"{entry.name}: no checkpoint")
-    arch = entry.extra.get("arch") or infer_arch(load_state_dict(weights_path))
-    return SamRefiner(build_predictor(arch, weights_path, device), arch)
+def build(context: BuildContext) -> SamRefiner:  # registry builder
+    if context.weights_path is None:
+        raise ValueError(f"{context.entry.name}: no checkpoint")
+    arch = context.entry.extra.get("arch") or infer_arch(load_state_dict(context.weights_path))
+    return SamRefiner(build_predictor(arch, context.weights_path, context.device), arch, card=context.card)
+
+
+def local_checkpoint_entry(path: str | Path, name: str = "sam-local") -> ModelEntry:
+    """The registry entry of a SAM checkpoint file the user gives (``--sam-checkpoint``), for
+    :meth:`imlforensic.registry.Registry.load` (it is not registered).
+
+    The architecture is read from the checkpoint (vit_b/l/h, MobileSAM vit_t or LiteMedSAM); the
+    file's sha256 is recorded in outputs. Raises ``ValueError`` for a file that is not a SAM checkpoint.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"SAM checkpoint {path}: no such file")
+    arch = infer_arch(load_state_dict(path))
+    requires = ("segment_anything", "mobile_sam") if arch == "vit_t" else ("segment_anything",)
+    return ModelEntry(
+        name=name, task="segmenter", version="1.0", summary=f"Segment Anything {arch} from {path}",
+        builder="imlforensic.refiners.sam:build", requires=requires, uses_torch=True,
+        weights=LocalFile(str(path.resolve())), reference=SAM_REFERENCE, classes=(), extra={"arch": arch},
+    )

@@ -8,13 +8,13 @@ partition), and the labels are brought back to full size before the fusion.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from imlforensic.refiners.bayes import FusionParams, FusionResult, fuse_partition
 from imlforensic.refiners.base import Refiner, resize_labels, resize_rgb, work_shape
 from imlforensic.refiners.prompts import Box
+from imlforensic.registry.cards import ModelCard
+from imlforensic.registry.registry import BuildContext
 
 ALGORITHMS = ("slic", "felzenszwalb")
 
@@ -41,8 +41,9 @@ def superpixels(rgb: np.ndarray, algorithm: str = "slic", region_fraction: float
 class SuperpixelRefiner(Refiner):
     name = "superpixel"
 
-    def __init__(self, algorithm: str = "slic", params: FusionParams | None = None, max_side: int = 512) -> None:
-        super().__init__(params)
+    def __init__(self, algorithm: str = "slic", params: FusionParams | None = None, max_side: int = 512,
+                 card: ModelCard | None = None) -> None:
+        super().__init__(params, card)
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown superpixel algorithm {algorithm!r}; use {' or '.join(ALGORITHMS)}")
         self.algorithm = algorithm
@@ -53,5 +54,5 @@ class SuperpixelRefiner(Refiner):
         return fuse_partition(labels, coarse, params)
 
 
-def build(entry: Any, weights_path: Any, device: Any) -> SuperpixelRefiner:  # registry builder
-    return SuperpixelRefiner(algorithm=entry.extra.get("algorithm", "slic"))
+def build(context: BuildContext) -> SuperpixelRefiner:  # registry builder
+    return SuperpixelRefiner(algorithm=context.entry.extra.get("algorithm", "slic"), card=context.card)

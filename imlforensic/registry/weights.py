@@ -20,19 +20,20 @@ does it, or ``--from FILE`` installs a checkpoint the user copied by hand.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal, Protocol
 
 from tqdm import tqdm
+
+from imlforensic.io.atomic import atomic_path
+from imlforensic.io.hashing import sha256_file
 
 WeightsState = Literal["ready", "needs download", "missing"]
 
@@ -51,18 +52,10 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("imlforensic")) / "weights"
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_sha256(path: Path, expected: str | None, what: str) -> None:
     if expected is None:
         return
-    actual = file_sha256(path)
+    actual = sha256_file(path)
     if actual != expected.lower():
         raise WeightsError(f"{what}: sha256 mismatch (expected {expected[:16]}..., got {actual[:16]}...)")
 
@@ -145,20 +138,13 @@ class DownloadedFile:
     def fetch(self, source: str | Path | None = None, progress: bool = True) -> Path:
         """Download (or copy ``source``, a local file or URL) into the cache, verifying sha256."""
         destination = self.cache_path
-        destination.parent.mkdir(parents=True, exist_ok=True)
         origin = str(source) if source is not None else self.url
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.filename}.", suffix=".part", dir=destination.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_path(destination, suffix=".part") as tmp:
             if source is not None and Path(source).is_file():
                 shutil.copyfile(source, tmp)
             else:
                 _download(origin, tmp, progress=progress, expected_size=self.size_bytes)
             _check_sha256(tmp, self.sha256, f"{self.filename} from {origin}")
-            os.replace(tmp, destination)
-        finally:
-            tmp.unlink(missing_ok=True)
         return destination
 
 
@@ -167,6 +153,11 @@ class LocalFile:
     """A checkpoint at a path the user gave; recorded by its computed sha256."""
 
     path: str
+
+    @property
+    def sha256(self) -> str | None:
+        """No published value: outputs record the sha256 computed from the file."""
+        return None
 
     def locate(self) -> Path | None:
         candidate = Path(self.path).expanduser()
@@ -179,7 +170,18 @@ class LocalFile:
         return f"local file {self.path}"
 
 
-WeightSource = Union[BundledFile, PackageFile, DownloadedFile, LocalFile]
+class WeightSource(Protocol):
+    """Where a model's weights come from: every source can be located, has a state and a
+    description, and states the sha256 it must have (``None`` when no value is published)."""
+
+    @property
+    def sha256(self) -> str | None: ...
+
+    def locate(self) -> Path | None: ...
+
+    def state(self) -> WeightsState: ...
+
+    def describe(self) -> str: ...
 
 
 def _download(url: str, destination: Path, progress: bool, expected_size: int | None, timeout: float = 30.0) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import logging
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -17,15 +15,17 @@ import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
 
 from imlforensic import __version__
+from imlforensic.io.atomic import atomic_path
 from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from imlforensic.report.appendix import appendix_blocks
 from imlforensic.report.collect import Collection, ReportItem
+from imlforensic.report.cover import cover_blocks
 from imlforensic.report.figures import export_figures
+from imlforensic.report.image_page import PageImages, image_page
 from imlforensic.report.layout import PAPERS, Canvas, FlowPage, paginate
 from imlforensic.report.metadata import find_original
-from imlforensic.report.pages import (
-    ItemInfo, PageImages, ReportMeta, appendix_blocks, card_line, cover_blocks, draw_footer, image_page,
-)
 from imlforensic.report.panels import heatmap_values, prepare, read_png, target_width
+from imlforensic.report.style import ItemInfo, ReportMeta, card_line, draw_footer
 from imlforensic.report.pdfimages import embed
 
 DEFAULT_TITLE = "Image analysis report"
@@ -68,10 +68,10 @@ def _now() -> str:
 
 
 def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> ItemInfo:
-    record = item.record or {}
-    inp = record.get("input") or {}
+    assert item.record is not None
+    record = item.record
     original = find_original(record, decode=False)
-    width, height = int(inp.get("width") or 0), int(inp.get("height") or 0)
+    width, height = record.input.width or 0, record.input.height or 0
     if not (width and height):
         for path in item.files.values():
             array = read_png(path)
@@ -94,7 +94,7 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
             tags.append("Photoshop resource block")
         if original.metadata.generators or original.metadata.generation_parameters:
             tags.append("generator in metadata")
-    if record.get("verdict") == "generated":
+    if record.verdict == "generated":
         notes.append("Judged generated: the whole picture is likely synthetic, so the map is not an outline of an "
                       "edited region.")
     if item.refined:
@@ -121,7 +121,7 @@ def load_page_images(info: ItemInfo, max_pixels: int) -> PageImages:
         except ImageLoadError as exc:
             images.problems.append(f"The original could not be decoded: {exc}")
         else:
-            if loaded.sha256 != (info.record.get("input") or {}).get("sha256"):  # changed since planning
+            if loaded.sha256 != info.record.input.sha256:  # changed since planning
                 images.problems.append("The original changed while the report was made: not shown.")
             else:
                 images.original = loaded.rgb
@@ -175,14 +175,15 @@ def plan_report(collection: Collection, options: ReportOptions) -> Plan:
     for index, info in enumerate(infos, start=1):
         info.index = index
     # results made with different methods or thresholds: say which on each summary row
-    methods = {card_line(info.record.get("method")) for info in infos}
-    thresholds = {info.record.get("threshold") for info in infos}
+    methods = {card_line(info.record.method) for info in infos}
+    thresholds = {info.record.threshold for info in infos}
     for info in infos:
         extra = []
         if len(methods) > 1:
-            extra.append(card_line(info.record.get("method")))
-        if len(thresholds) > 1 and info.record.get("threshold") is not None:
-            extra.append(f"threshold {float(info.record['threshold']):.2f}")
+            extra.append(card_line(info.record.method))
+        threshold = info.record.threshold
+        if len(thresholds) > 1 and threshold is not None:
+            extra.append(f"threshold {threshold:.2f}")
         info.tags[:0] = extra
     by_id = {id(info.item): info for info in infos}
     top, bottom = paper.margin_top, paper.bottom
@@ -206,9 +207,6 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
     plan = plan_report(collection, options)
     meta, paper, total = plan.meta, plan.meta.paper, plan.total
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
     drawn = io.BytesIO()
     figures: list[Path] = []
     placed: list[list] = []
@@ -260,21 +258,15 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
                                           "the saved outputs are in the results folder.")
                         page(pdf, info.page, lambda c, info=info, images=images: image_page(c, info, meta, len(plan.infos), images, prepare))
                     if options.figures is not None:
-                        figures += export_figures(images, options.figures, figure_base(info), info.record.get("threshold"),
+                        figures += export_figures(images, options.figures, figure_base(info), info.record.threshold,
                                                   refined=info.item.refined, width_mm=options.figure_width_mm,
                                                   lossless=options.lossless)
                     if progress is not None:
                         progress(info.index, len(plan.infos))
                 if "appendix" in sections:
                     flow(pdf, plan.appendix, len(plan.cover) + len(plan.infos) + 1)
-        embed(drawn.getvalue(), placed, [paper.height] * len(placed), Path(tmp_name))
-        os.replace(tmp_name, output)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+        with atomic_path(output) as tmp:
+            embed(drawn.getvalue(), placed, [paper.height] * len(placed), tmp)
     finally:
         font_log.setLevel(font_log_level)
     return ReportResult(

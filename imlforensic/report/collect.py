@@ -31,14 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from imlforensic.pipeline.inputs import OUTPUT_KINDS
-
-RESULT_SCHEMA = "imlforensic.result/1"
-ERROR_SCHEMA = "imlforensic.error/1"
-
-# Output kinds added by refiners (issue 4): NAME.coarse-heatmap.png, NAME.coarse-overlay.png
-EXTRA_OUTPUT_SUFFIXES = {"coarse_heatmap": ".coarse-heatmap.png", "coarse_overlay": ".coarse-overlay.png"}
-_PNG_SUFFIXES = tuple(s for s in list(OUTPUT_KINDS.values()) + list(EXTRA_OUTPUT_SUFFIXES.values()) if s.endswith(".png"))
+from imlforensic.pipeline.outputs import PNG_SUFFIXES, split_output_name
+from imlforensic.pipeline.records import ErrorRecord, Record, ResultRecord, parse_record
 
 # What a page needs; any of them missing makes the item "incomplete".
 PAGE_KINDS = ("heatmap", "mask", "overlay")
@@ -50,7 +44,7 @@ class ReportItem:
 
     status: str  # "ok" | "incomplete" | "failed" | "missing"
     path: str  # the input as the user named it (input.path), or the results base for orphans
-    record: dict[str, Any] | None = None
+    record: ResultRecord | None = None
     folder: Path | None = None  # where the outputs lie
     key: str = ""  # results-relative base name (figure names), e.g. "sub/photo"
     files: dict[str, Path] = field(default_factory=dict)  # kind -> existing output file
@@ -64,7 +58,7 @@ class ReportItem:
 
     @property
     def refined(self) -> bool:
-        return bool(self.record and (self.record.get("refiner") or "coarse_overlay" in (self.record.get("outputs") or {})))
+        return self.record is not None and self.record.refined
 
 
 @dataclass
@@ -79,9 +73,9 @@ def _natural_key(text: str) -> list[Any]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def read_batch_log(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """The result and error objects of a JSON Lines batch log, and warnings about bad lines."""
-    entries: list[dict[str, Any]] = []
+def read_batch_log(path: Path) -> tuple[list[Record], list[str]]:
+    """The result and error records of a JSON Lines batch log, and warnings about bad lines."""
+    entries: list[Record] = []
     warnings: list[str] = []
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
@@ -97,8 +91,9 @@ def read_batch_log(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         except ValueError:
             bad += 1
             continue
-        if isinstance(obj, dict) and obj.get("schema") in (RESULT_SCHEMA, ERROR_SCHEMA):
-            entries.append(obj)
+        record = parse_record(obj)
+        if record is not None:
+            entries.append(record)
     if bad:
         warnings.append(f"{path}: {bad} line(s) are not JSON and were ignored")
     return entries, warnings
@@ -106,11 +101,7 @@ def read_batch_log(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 def looks_like_results(folder: Path) -> bool:
     """True when ``folder`` (or a sub-folder) holds at least one ``imlforensic.result/1`` record."""
-    for json_path in _walk(folder, (".json",)):
-        record = _read_json(json_path)
-        if isinstance(record, dict) and record.get("schema") in (RESULT_SCHEMA, ERROR_SCHEMA):
-            return True
-    return False
+    return any(parse_record(_read_json(json_path)) is not None for json_path in _walk(folder, (".json",)))
 
 
 def _walk(folder: Path, suffixes: tuple[str, ...]) -> Iterable[Path]:
@@ -129,17 +120,11 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _input_key(obj: dict[str, Any]) -> tuple[str, str]:
-    info = obj.get("input") or {}
-    return (str(info.get("resolved_path") or info.get("path") or ""), str(info.get("sha256") or ""))
+def _input_key(record: ResultRecord) -> tuple[str, str]:
+    return (record.input.resolved_path or record.input.path, record.input.sha256 or "")
 
 
-def _input_path(obj: dict[str, Any]) -> str:
-    info = obj.get("input") or {}
-    return str(info.get("path") or info.get("resolved_path") or "?")
-
-
-def item_from_record(record: dict[str, Any], json_path: Path, root: Path) -> ReportItem:
+def item_from_record(record: ResultRecord, json_path: Path, root: Path) -> ReportItem:
     """A report item for a result record stored at ``json_path`` (outputs beside it)."""
     folder = json_path.parent
     base = json_path.name[: -len(".json")] if json_path.name.endswith(".json") else json_path.stem
@@ -149,9 +134,9 @@ def item_from_record(record: dict[str, Any], json_path: Path, root: Path) -> Rep
         key = base
     files: dict[str, Path] = {}
     missing: list[str] = []
-    outputs = record.get("outputs") or {}
+    outputs = record.outputs
     for kind, filename in outputs.items():
-        if kind == "json" or not isinstance(filename, str):
+        if kind == "json":
             continue
         candidate = folder / Path(filename).name  # never follow paths out of the results folder
         if candidate.is_file():
@@ -165,13 +150,13 @@ def item_from_record(record: dict[str, Any], json_path: Path, root: Path) -> Rep
         status, error = "incomplete", "output file(s) missing: " + ", ".join(missing or needed_missing)
     else:
         status, error = "ok", None
-    return ReportItem(status=status, path=_input_path(record), record=record, folder=folder, key=key,
+    return ReportItem(status=status, path=record.input.path, record=record, folder=folder, key=key,
                       files=files, missing_outputs=missing, error=error)
 
 
 def collect(
     folders: Iterable[Path], batch_logs: Iterable[Path] = (), only_batch: bool = False,
-    batch_entries: list[dict[str, Any]] | None = None,
+    batch_entries: list[Record] | None = None,
 ) -> Collection:
     """Collect report items from results folders and batch logs (see the module docstring).
 
@@ -183,7 +168,7 @@ def collect(
     for folder in folders:
         logs += [p for p in sorted(folder.glob("*.jsonl")) if p.is_file() and p not in logs]
     warnings: list[str] = []
-    entries: list[dict[str, Any]] = list(batch_entries or [])
+    entries: list[Record] = list(batch_entries or [])
     for log in logs:
         found, problems = read_batch_log(log)
         entries += found
@@ -195,13 +180,14 @@ def collect(
         bases_with_json: set[Path] = set()
         for json_path in _walk(folder, (".json",)):
             obj = _read_json(json_path)
+            record = parse_record(obj)
             base = json_path.with_name(json_path.name[: -len(".json")])
-            if isinstance(obj, dict) and obj.get("schema") == RESULT_SCHEMA:
+            if isinstance(record, ResultRecord):
                 bases_with_json.add(base)
-                records.append(item_from_record(obj, json_path, folder))
-            elif isinstance(obj, dict) and obj.get("schema") == ERROR_SCHEMA:
+                records.append(item_from_record(record, json_path, folder))
+            elif isinstance(record, ErrorRecord):
                 bases_with_json.add(base)
-                failures.append(ReportItem(status="failed", path=_input_path(obj), error=str(obj.get("error") or "failed")))
+                failures.append(ReportItem(status="failed", path=record.path, error=record.error))
             elif obj is None and _has_outputs(base):
                 bases_with_json.add(base)
                 failures.append(ReportItem(status="failed", path=str(base.relative_to(folder)), folder=folder,
@@ -221,18 +207,18 @@ def collect(
     ordered: list[ReportItem] = []
     seen: set[int] = set()
     for entry in entries:
-        if entry.get("schema") == RESULT_SCHEMA:
-            item = by_key.get(_input_key(entry)) or by_path.get(_input_path(entry))
+        if isinstance(entry, ResultRecord):
+            item = by_key.get(_input_key(entry)) or by_path.get(entry.input.path)
             if item is None:
-                item = ReportItem(status="missing", path=_input_path(entry), record=None,
+                item = ReportItem(status="missing", path=entry.input.path, record=None,
                                   error="listed in the batch log, but its results are not in the results folder")
             if id(item) in seen:
                 continue
         else:
-            path = _input_path(entry)
+            path = entry.path
             if path in by_path:  # analysed after all (e.g. a later run over the same folder)
                 continue
-            item = ReportItem(status="failed", path=path, error=str(entry.get("error") or "failed"))
+            item = ReportItem(status="failed", path=path, error=entry.error)
             if any(o.status == "failed" and o.path == path for o in ordered):
                 continue
         seen.add(id(item))
@@ -246,18 +232,17 @@ def collect(
 
 
 def _has_outputs(base: Path) -> bool:
-    return any(base.with_name(base.name + suffix).is_file() for suffix in _PNG_SUFFIXES)
+    return any(base.with_name(base.name + suffix).is_file() for suffix in PNG_SUFFIXES)
 
 
 def _orphan_bases(folder: Path, known: set[Path]) -> list[Path]:
     bases: dict[Path, None] = {}
     for png in _walk(folder, (".png",)):
-        for suffix in _PNG_SUFFIXES:
-            if png.name.endswith(suffix) and len(png.name) > len(suffix):
-                base = png.with_name(png.name[: -len(suffix)])
-                if base not in known:
-                    bases.setdefault(base, None)
-                break
+        parts = split_output_name(png.name)
+        if parts is not None:
+            base = png.with_name(parts[0])
+            if base not in known:
+                bases.setdefault(base, None)
     return list(bases)
 
 

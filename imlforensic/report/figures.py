@@ -30,8 +30,8 @@ from matplotlib.backends.backend_pdf import FigureCanvasPdf
 
 from imlforensic.io.atomic import atomic_write_bytes
 from imlforensic.report.layout import MM, Canvas, apply_cmap, fit
-from imlforensic.report.pages import HEATMAP_CMAP, PageImages, draw_colorbar
-from imlforensic.report.panels import mask_for_print, resize_for_figure
+from imlforensic.report.image_page import PageImages, draw_colorbar
+from imlforensic.report.panels import HEATMAP_CMAP, mask_for_print, resize_for_figure
 from imlforensic.report.pdfimages import embed
 
 RC = {"pdf.fonttype": 42, "axes.unicode_minus": False}

@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, sha256_file
+from imlforensic.io.hashing import sha256_file
+from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from imlforensic.pipeline.records import ResultRecord
 from imlforensic.report.text import clean
 
 EDITING_SOFTWARE = (
@@ -156,14 +158,14 @@ class Original:
     message: str = ""
 
 
-def find_original(record: dict[str, Any], max_pixels: int = DEFAULT_MAX_PIXELS, decode: bool = True) -> Original:
+def find_original(record: ResultRecord, max_pixels: int = DEFAULT_MAX_PIXELS, decode: bool = True) -> Original:
     """Locate, verify (sha256) and decode the original image of ``record``."""
-    info = record.get("input") or {}
-    expected = info.get("sha256")
-    candidates = [p for p in (info.get("resolved_path"), info.get("path")) if p]
+    info = record.input
+    expected = info.sha256
+    candidates = [p for p in (info.resolved_path, info.path) if p]
     existing = [Path(p) for p in dict.fromkeys(candidates) if Path(p).is_file()]
     if not existing:
-        where = info.get("resolved_path") or info.get("path") or "?"
+        where = info.resolved_path or info.path or "?"
         return Original(status="missing", message=f"The original file is no longer at {where}: the picture and its metadata are not shown; the saved outputs are.")
     changed = None
     for path in existing:
@@ -178,7 +180,7 @@ def find_original(record: dict[str, Any], max_pixels: int = DEFAULT_MAX_PIXELS, 
         if not decode:
             return Original(status="ok", path=path, metadata=metadata)
         try:
-            image = load_image(path, max_pixels=max(max_pixels, int(info.get("width", 0)) * int(info.get("height", 0))))
+            image = load_image(path, max_pixels=max(max_pixels, (info.width or 0) * (info.height or 0)))
         except ImageLoadError as exc:
             return Original(status="unreadable", path=path, metadata=metadata, message=f"The original cannot be decoded: {exc}")
         return Original(status="ok", path=path, rgb=image.rgb, metadata=metadata)

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from imlforensic.registry.cards import ModelCard
+
 REFERENCES = {
     "wcbnet": 'Z. Wang and C. Abhayaratne, "Weighted convolutional block modelling of signed-value error levels '
               'for image-wise copy-move and splicing detection", IEEE MMSP 2023.',
@@ -214,12 +216,12 @@ def _cite(key: str) -> str:
     return REFERENCES.get(key, key)
 
 
-def describe(card: dict[str, Any], role: str = "method") -> list[Description]:
+def describe(card: ModelCard, role: str = "method") -> list[Description]:
     """Appendix descriptions for a model card (a method may include the views it combines)."""
-    name = str(card.get("name") or "?")
+    name = card.name
     entry = _registry_entry(name)
-    version = card.get("version") or (entry.version if entry is not None else None)
-    reference = str(card.get("reference") or (entry.reference if entry is not None else "") or "")
+    version = card.version or (entry.version if entry is not None else None)
+    reference = card.reference or (entry.reference if entry is not None else "") or ""
     summary = entry.summary if entry is not None else ""
     details = ([f"version {version}"] if version else []) + (["refiner"] if role == "refiner" else [])
     suffix = f" ({', '.join(details)})" if details else ""
@@ -256,5 +258,5 @@ def describe(card: dict[str, Any], role: str = "method") -> list[Description]:
     out = [Description(name=name, role=role, title=title, paragraphs=paragraphs, references=list(dict.fromkeys(references)))]
     if note is not None:
         for included in note.includes:
-            out += describe({"name": included}, role="view")
+            out += describe(ModelCard(name=included, task="detector"), role="view")
     return out

@@ -7,7 +7,7 @@ constants follow and are stored in the checkpoint's metadata:
 * **background level** (``background``): the median, over the untouched samples, of each
   sample's median network logit - how suspicious the background of a typical authentic photo
   looks to the network. At inference a map whose own median lies above it is lowered by the
-  difference (:class:`imlforensic.models.localizer.LearnedLocalizer`), because a map raised
+  difference (:class:`imlforensic.methods.mvcam.LearnedLocalizer`), because a map raised
   *everywhere* says something about the whole image (a global recompression, a texture the
   network finds odd), not where the edit is.
 * **thresholds** (``thresholds``), one per reading of the checkpoint: ``sel`` for the map fused
@@ -32,7 +32,7 @@ import numpy as np
 
 from imlforensic.maps import binarize, pool_score
 from imlforensic.metrics import pixel
-from imlforensic.models.localizer import LearnedLocalizer
+from imlforensic.methods.mvcam import LearnedLocalizer
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.training.synth import EditSynthesizer, Sample
 from imlforensic.views.copy_move import CopyMoveResult, find_copies

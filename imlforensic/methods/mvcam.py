@@ -1,4 +1,4 @@
-"""The learned weakly supervised localizer behind the method contract.
+"""The learned weakly supervised localizer (``mvcam``, ``mvcam-net``) behind the method contract.
 
 Inference is fully convolutional on views computed at the image's own resolution (forensic
 traces do not survive resizing the image; views with ``input_scale`` > 1 are local statistics
@@ -15,7 +15,7 @@ figures as every member reading both, at half the cost.
 With ``fuse_sel`` (the ``mvcam`` entry) the network's evidence is combined with the classical
 signed-error-level view by adding log-likelihood ratios (naive Bayes):
 ``logit p = z_net + llr_sel``, where ``llr_sel`` is zero at the median authentic pixel of the
-view's calibration (:func:`imlforensic.views.classical.log_likelihood_ratio`). The network reads
+view's calibration (:func:`imlforensic.views.calibration.log_likelihood_ratio`). The network reads
 JPEG-ghost *statistics* at half resolution and its activation maps are coarse; the error-level
 view keeps the full-resolution outline of a region with another compression history, and
 where it sees nothing unusual it lowers the map a little instead of leaving it unchanged (a
@@ -44,8 +44,6 @@ lowered by the difference before anything else; maps at or below it are left as 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -58,8 +56,10 @@ from imlforensic.models.checkpoint import load_model
 from imlforensic.models.folding import fold_batch_norms
 from imlforensic.models.inputs import build_views
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
-from imlforensic.result import MethodOutput
-from imlforensic.views.classical import calibrate, log_likelihood_ratio, raw_anomaly
+from imlforensic.methods.base import Method, MethodOutput
+from imlforensic.registry.cards import ModelCard
+from imlforensic.registry.registry import BuildContext
+from imlforensic.views.calibration import calibrate, log_likelihood_ratio, raw_anomaly
 from imlforensic.views.copy_move import CopyMoveResult, evidence_logits, find_copies
 
 STRIDE = 32  # the network's coarsest stride
@@ -102,16 +102,32 @@ def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(origins))
 
 
-@dataclass
-class LearnedLocalizer:
-    model: MultiViewCAMNet | CAMEnsemble
-    device: str
-    tile: int = 1024
-    overlap: int = 128
-    default_threshold: float = 0.5  # chosen on synthetic edits (training.calibration), kept in the checkpoint
-    fuse_sel: bool = False  # add the sel and copy-move views' log-likelihood ratios (module docstring)
-    flip: bool = True  # average with the mirrored views' map (module docstring)
-    background: float | None = None  # typical authentic background logit (module docstring)
+LOCAL_CARD = ModelCard(name="learned-localizer", task="detector")
+"""The card of a localizer built outside the registry (calibration, tests)."""
+
+
+class LearnedLocalizer(Method):
+    """A trained network (or ensemble) read as a localization map (see the module docstring).
+
+    ``default_threshold`` is the one chosen on synthetic edits when the checkpoint was calibrated
+    (:mod:`imlforensic.training.calibration`); ``fuse_sel`` adds the sel and copy-move views'
+    log-likelihood ratios; ``flip`` averages with the mirrored views' map; ``background`` is the
+    typical authentic background logit.
+    """
+
+    def __init__(
+        self, model: MultiViewCAMNet | CAMEnsemble, device: str, card: ModelCard = LOCAL_CARD,
+        default_threshold: float = 0.5, tile: int = 1024, overlap: int = 128, fuse_sel: bool = False,
+        flip: bool = True, background: float | None = None,
+    ) -> None:
+        super().__init__(card, default_threshold)
+        self.model = model
+        self.device = device
+        self.tile = tile
+        self.overlap = overlap
+        self.fuse_sel = fuse_sel
+        self.flip = flip
+        self.background = background
 
     @torch.inference_mode()
     def logit_map(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> np.ndarray:
@@ -193,14 +209,16 @@ class LearnedLocalizer:
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
 
 
-def build(entry, weights_path: Path, device: str) -> LearnedLocalizer:  # registry builder
-    model, metadata = load_model(weights_path, device=device)
+def build(context: BuildContext) -> LearnedLocalizer:  # registry builder
+    entry = context.entry
+    assert context.weights_path is not None and context.device is not None
+    model, metadata = load_model(context.weights_path, device=context.device)
     fold_batch_norms(model)  # inference only: one pass fewer over every feature map
     fuse_sel = bool(entry.extra.get("fuse_sel", False))
     chosen = metadata.get("thresholds", {}).get("sel" if fuse_sel else "network", {})
     background = metadata.get("background", {}).get("logit")
     return LearnedLocalizer(
-        model=model.to(memory_format=torch.channels_last), device=device,
+        model=model.to(memory_format=torch.channels_last), device=context.device, card=context.card,
         default_threshold=float(chosen.get("threshold", entry.default_threshold)), fuse_sel=fuse_sel,
         background=None if background is None else float(background),
     )

@@ -1,25 +1,21 @@
-"""The classical forensic methods (no weights): ``sel``, ``noise`` and their combination ``classical``.
+"""Calibrated anomaly maps of the classical views (``sel``, ``noise``): pure functions.
 
 Each view yields a raw anomaly map in robust z units (see :mod:`.error_level` and
 :mod:`.noise`). A logistic calibration turns it into a probability map; its constants come
 from ``benchmarks/calibrate_classical.py`` on authentic photographs, chosen so that at the
-default threshold (0.5) about 5 % of authentic photos show any flagged region. ``classical`` flags a pixel when either calibrated view is confident (the maximum of
-the two maps), the noise map first weighted by how much sensor noise the file can still carry:
+default threshold (0.5) about 5 % of authentic photos show any flagged region. The noise view
+is weighted by how much sensor noise the file can still carry (:func:`noise_reliability`):
 JPEG quantisation removes it, so the weight is 1 for lossless files and JPEG quality >= 95,
-0 at quality <= 85, linear in between (:func:`noise_reliability`). The image-level score is pooled from the map
-(:func:`imlforensic.maps.pool_score`).
+0 at quality <= 85, linear in between. The methods built on these maps are in
+:mod:`imlforensic.methods.classical`; ``mvcam`` adds the sel view's evidence in log-odds
+(:func:`log_likelihood_ratio`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from imlforensic.io.images import LoadedImage
-from imlforensic.maps import pool_score
-from imlforensic.result import MethodOutput
 from imlforensic.views.error_level import sel_anomaly
 from imlforensic.views.noise import noise_anomaly
 
@@ -75,22 +71,3 @@ def noise_reliability(jpeg_quality: int | None) -> float:
     if jpeg_quality is None:
         return 1.0
     return float(np.clip((jpeg_quality - 85) / 10.0, 0.0, 1.0))
-
-
-@dataclass
-class ClassicalMethod:
-    """One classical view (or the combination) behind the method contract."""
-
-    view: str
-
-    def analyse(self, image: LoadedImage) -> MethodOutput:
-        if self.view != "classical":
-            heatmap = calibrate(raw_anomaly(image.rgb, self.view), self.view)
-            return MethodOutput(heatmap=heatmap, score=pool_score(heatmap))
-        views = {view: calibrate(anomaly, view) for view, anomaly in raw_anomalies(image.rgb).items()}
-        heatmap = np.maximum(views["sel"], noise_reliability(image.jpeg_quality) * views["noise"])
-        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views)
-
-
-def build(entry, weights_path, device) -> ClassicalMethod:  # registry builder
-    return ClassicalMethod(view=entry.extra["view"])

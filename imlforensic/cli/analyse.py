@@ -1,0 +1,164 @@
+"""``imlforensic detect`` and ``imlforensic localize``: verdicts, and maps, for many inputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from imlforensic.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Device,
+    Inputs,
+    JsonLines,
+    MaxPixels,
+    Methods,
+    Quiet,
+    Recursive,
+    RefinerOption,
+    SamCheckpoint,
+    SkipExisting,
+    Threshold,
+    Weights,
+    check_device,
+    default_out,
+    fail,
+    method_entries,
+    refiner_entry,
+    usage_error,
+)
+from imlforensic.io.images import DEFAULT_MAX_PIXELS
+from imlforensic.pipeline.analysis import Analyzer
+from imlforensic.pipeline.records import ResultRecord
+from imlforensic.pipeline.run import MethodLoadError, NoInputsError, OutputFolderError, RunReport, RunRequest, run_inputs
+from imlforensic.registry import ModelEntry
+
+
+def build_request(command: str, inputs: list[str], out: Path | None, write_maps: bool, methods: list[str] | None,
+                  refiner: ModelEntry | None, threshold: float | None, device: str, skip_existing: bool, recursive: bool,
+                  max_pixels: int, weights: Path | None, quiet: bool) -> RunRequest:
+    """Check the options (usage errors exit) and make the run's request; shared with ``report``."""
+    check_device(device)
+    entries = method_entries(methods, weights, quiet=quiet)
+    analyzers = [Analyzer(entry, device=device, threshold=threshold, refiner=refiner) for entry in entries]
+    return RunRequest(command=command, inputs=inputs, analyzers=analyzers, out=out, write_maps=write_maps,
+                      skip_existing=skip_existing, recursive=recursive, max_pixels=max_pixels, device=device)
+
+
+def execute(request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, quiet: bool = False) -> RunReport:
+    """Run the request; its global problems exit with one line (usage 2, others 1)."""
+    try:
+        return run_inputs(request, on_record=on_record, show_progress=not quiet)
+    except NoInputsError as exc:
+        usage_error(str(exc))
+    except (OutputFolderError, MethodLoadError) as exc:
+        fail(str(exc))
+
+
+def _print_record(record: ResultRecord, json_lines: bool, with_area: bool, several: bool) -> None:
+    if json_lines:
+        sys.stdout.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+    else:
+        flagged = f"  flagged {100 * record.flagged_fraction:5.1f}%" if with_area else ""
+        method = f"  [{record.method.name}]" if several and record.method else ""
+        score = "  -  " if record.score is None else f"{record.score:.3f}"
+        sys.stdout.write(f"{record.verdict:<12} {score}{flagged}  {record.input.path}{method}\n")
+    sys.stdout.flush()
+
+
+def finish(command: str, report: RunReport, json_lines: bool, quiet: bool, out: Path | None) -> None:
+    """Error lines (``--json``), the summary on stderr, and the exit code."""
+    if json_lines:
+        for error in report.errors:
+            sys.stdout.write(json.dumps(error.to_json(), ensure_ascii=False) + "\n")
+    for spec in report.missing:
+        typer.echo(f"error: {spec}: no such file or folder", err=True)
+    result = report.batch
+    failures = report.failures
+    if not quiet or failures:
+        parts = [f"{result.done} analysed"]
+        if result.skipped:
+            parts.append(f"{result.skipped} skipped (already done)")
+        if failures:
+            parts.append(f"{failures} failed")
+        where = f"; outputs in {out}" if out is not None and (result.done or result.skipped) else ""
+        typer.echo(f"{command}: {result.total + len(report.missing)} input(s): " + ", ".join(parts) + where, err=True)
+        if failures:
+            typer.echo("failed: " + ", ".join([display for display, _ in result.failed] + report.missing), err=True)
+    raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
+
+
+def _run(command: str, inputs: list[str], out: Path | None, write_maps: bool, methods: list[str] | None,
+         refiner: ModelEntry | None, threshold: float | None, device: str, json_lines: bool, skip_existing: bool,
+         quiet: bool, recursive: bool, max_pixels: int, weights: Path | None) -> None:
+    request = build_request(command, inputs, out, write_maps, methods, refiner, threshold, device, skip_existing,
+                            recursive, max_pixels, weights, quiet)
+    several = len(request.analyzers) > 1
+    report = execute(request, lambda record: _print_record(record, json_lines, write_maps, several), quiet=quiet)
+    finish(command, report, json_lines, quiet, out)
+
+
+def detect(
+    inputs: Inputs,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write NAME.json per image into this folder.")] = None,
+    method: Methods = None,
+    threshold: Threshold = None,
+    device: Device = "auto",
+    json_lines: JsonLines = False,
+    skip_existing: SkipExisting = False,
+    quiet: Quiet = False,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    weights: Weights = None,
+) -> None:
+    """Say whether each image was edited: verdict and score per image.
+
+    Prints one line per image (verdict, score, path), or JSON Lines with --json.
+
+    [bold]Examples[/bold]
+
+      imlforensic detect photo.jpg
+
+      imlforensic detect ~/case42/*.jpg --json > verdicts.jsonl
+    """
+    _run("detect", inputs, out, False, method, None, threshold, device, json_lines, skip_existing, quiet, recursive,
+         max_pixels, weights)
+
+
+def localize(
+    inputs: Inputs,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (mirrors the input tree). \\[default: ./imlforensic_out]", show_default=False)] = None,
+    method: Methods = None,
+    threshold: Threshold = None,
+    device: Device = "auto",
+    json_lines: JsonLines = False,
+    skip_existing: SkipExisting = False,
+    quiet: Quiet = False,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    refiner: RefinerOption = None,
+    sam_checkpoint: SamCheckpoint = None,
+    weights: Weights = None,
+) -> None:
+    """Outline the edited regions of each image.
+
+    Writes, per image, under --out: NAME.heatmap.png (grey probability map, 0..255 = 0..1), NAME.heatmap-color.png, NAME.mask.png (0/255), NAME.overlay.png and NAME.json (verdict, score, input sha256, method and settings).
+
+    With --refiner (sam, superpixel, grabcut, deeplab) these are the refined result, and NAME.coarse-heatmap.png and NAME.coarse-overlay.png hold the method's unrefined one. With several --method, each method writes into OUT/METHOD/.
+
+    [bold]Examples[/bold]
+
+      imlforensic localize photo.jpg --out results/
+
+      imlforensic localize ~/case42 --recursive --out ~/case42-results --skip-existing
+
+      imlforensic localize photo.jpg --refiner sam
+
+      imlforensic localize photo.jpg -m mvcam -m classical --out results/
+    """
+    _run("localize", inputs, out if out is not None else default_out(), True, method, refiner_entry(refiner, sam_checkpoint),
+         threshold, device, json_lines, skip_existing, quiet, recursive, max_pixels, weights)

@@ -1,0 +1,107 @@
+"""Per-image output files: their kinds and names, and writing the PNG maps and the JSON record.
+
+Every output of an input is ``BASE`` + the suffix of its kind (:data:`OUTPUT_KINDS`, the one
+list of kinds); ``BASE`` is chosen by :mod:`imlforensic.pipeline.inputs`. All files are written
+atomically (:mod:`imlforensic.io.atomic`); the record is written last, so a record present
+means its maps are complete.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from imlforensic.io.atomic import atomic_write_bytes, atomic_write_json
+from imlforensic.io.render import encode_png, heatmap_to_colour, heatmap_to_grey, mask_to_grey, render_overlay
+from imlforensic.pipeline.records import ResultRecord, parse_record
+
+if TYPE_CHECKING:
+    from imlforensic.pipeline.analysis import Analysis
+
+OUTPUT_KINDS: dict[str, str] = {
+    "heatmap": ".heatmap.png",
+    "heatmap_color": ".heatmap-color.png",
+    "mask": ".mask.png",
+    "overlay": ".overlay.png",
+    "coarse_heatmap": ".coarse-heatmap.png",  # with a refiner: the method's unrefined map
+    "coarse_overlay": ".coarse-overlay.png",
+    "json": ".json",
+}
+MAP_KINDS = ("heatmap", "heatmap_color", "mask", "overlay")
+COARSE_KINDS = ("coarse_heatmap", "coarse_overlay")
+"""Written as well when a refiner ran: the method's unrefined map and overlay."""
+PNG_SUFFIXES = tuple(suffix for suffix in OUTPUT_KINDS.values() if suffix.endswith(".png"))
+
+# Rendering and PNG encoding (OpenCV, which releases the GIL) are most of the time spent writing
+# a result; the maps are made two at a time, on both cores.
+_ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imlforensic-png")
+
+
+@dataclass(frozen=True)
+class OutputSet:
+    """The files written for one input: ``base`` plus a suffix per kind."""
+
+    base: Path
+
+    def path(self, kind: str) -> Path:
+        return self.base.with_name(self.base.name + OUTPUT_KINDS[kind])
+
+
+def map_kinds(refined: bool) -> tuple[str, ...]:
+    return MAP_KINDS + COARSE_KINDS if refined else MAP_KINDS
+
+
+def split_output_name(name: str) -> tuple[str, str] | None:
+    """``(base, kind)`` of an output file name, None when it is not one of ours."""
+    for kind, suffix in OUTPUT_KINDS.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], kind
+    return None
+
+
+def _renderers(analysis: Analysis) -> dict[str, Callable[[], np.ndarray]]:
+    return {
+        "heatmap": lambda: heatmap_to_grey(analysis.heatmap),
+        "heatmap_color": lambda: heatmap_to_colour(analysis.heatmap),
+        "mask": lambda: mask_to_grey(analysis.mask),
+        "overlay": lambda: render_overlay(analysis.image.rgb, analysis.mask),
+        "coarse_heatmap": lambda: heatmap_to_grey(analysis.output.heatmap),
+        "coarse_overlay": lambda: render_overlay(analysis.image.rgb, analysis.coarse_mask),
+    }
+
+
+def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
+    """Write the four PNGs (and the two coarse ones when refined); return file names by kind."""
+    renderers = _renderers(analysis)
+    kinds = map_kinds(analysis.refined)
+    written = {}
+    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: encode_png(renderers[kind]()), kinds)):
+        path = outputs.path(kind)
+        atomic_write_bytes(path, encoded)
+        written[kind] = path.name
+    return written
+
+
+def write_record(record: ResultRecord, outputs: OutputSet) -> Path:
+    path = outputs.path("json")
+    record.outputs["json"] = path.name
+    atomic_write_json(path, record.to_json())
+    return path
+
+
+def read_existing(outputs: OutputSet, kinds: tuple[str, ...], sha256: str) -> ResultRecord | None:
+    """The earlier record for this input if every output exists and it was made from the same bytes."""
+    if not all(outputs.path(kind).is_file() for kind in kinds + ("json",)):
+        return None
+    try:
+        record = parse_record(json.loads(outputs.path("json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, ResultRecord) or record.input.sha256 != sha256:
+        return None
+    return record

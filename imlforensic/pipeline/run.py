@@ -1,0 +1,168 @@
+"""Analyse many inputs with one or more methods: what ``detect``, ``localize`` and ``report`` share.
+
+Inputs are expanded (:mod:`.inputs`), each image is decoded once and given to every
+:class:`~imlforensic.pipeline.analysis.Analyzer`; with ``--out`` each record (and, for
+``localize``, its maps) is written under the output folder: directly when one method runs, in a
+sub-folder per method (``OUT/METHOD/...``) when several do, so their outputs never overwrite each
+other. ``skip_existing`` reuses outputs made from the same bytes with the same method, weights,
+refiner and threshold (a resumed batch). A failing input is reported and the batch goes on
+(:mod:`.batch`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from imlforensic.io.hashing import sha256_file
+from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
+from imlforensic.io.messages import one_line
+from imlforensic.pipeline.analysis import Analyzer
+from imlforensic.pipeline.batch import BatchResult, InputFailure, run_batch
+from imlforensic.pipeline.inputs import InputItem, expand_inputs
+from imlforensic.pipeline.outputs import OutputSet, map_kinds, read_existing, write_maps, write_record
+from imlforensic.pipeline.records import ErrorRecord, ResultRecord, RunSettings
+from imlforensic.registry.weights import WeightsError
+
+
+class OutputFolderError(Exception):
+    """The output folder cannot be created or written (one-line message)."""
+
+
+class NoInputsError(Exception):
+    """The input arguments name no image file."""
+
+
+class MethodLoadError(Exception):
+    """A method or refiner cannot be built (missing weights or package, bad checkpoint)."""
+
+
+@dataclass
+class RunRequest:
+    command: str  # "detect" | "localize" (recorded in the settings)
+    inputs: list[str]
+    analyzers: list[Analyzer]
+    out: Path | None = None
+    write_maps: bool = False
+    skip_existing: bool = False
+    recursive: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    device: str = "auto"
+
+
+@dataclass
+class RunReport:
+    batch: BatchResult
+    missing: list[str]  # arguments that matched nothing
+    records: list[ResultRecord] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        failed = [ErrorRecord(path=display, error=message) for display, message in self.batch.failed]
+        return failed + [ErrorRecord(path=spec, error="no such file or folder") for spec in self.missing]
+
+    @property
+    def failures(self) -> int:
+        return len(self.batch.failed) + len(self.missing)
+
+
+def check_writable(folder: Path) -> None:
+    """Raise :class:`OutputFolderError` when ``folder`` cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imlforensic-write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputFolderError(f"cannot write to output folder {folder}: {exc.strerror or exc}") from None
+
+
+def same_setup(record: ResultRecord, analyzer: Analyzer) -> bool:
+    """Whether an earlier record was made by this analyzer's method, weights, refiner and threshold."""
+    method, refiner = analyzer.method_card, analyzer.refiner_card
+    return (
+        record.method is not None and method is not None
+        and record.method.name == method.name and record.method.weights_sha256 == method.weights_sha256
+        and (record.refiner.name if record.refiner else None) == (refiner.name if refiner else None)
+        and record.threshold == analyzer.threshold
+    )
+
+
+def method_folders(analyzers: list[Analyzer]) -> list[str]:
+    """The sub-folder of each analyzer's outputs: none for one method, the method's name for several."""
+    if len(analyzers) == 1:
+        return [""]
+    names = [analyzer.method_name or "input" for analyzer in analyzers]
+    if len(set(names)) != len(names):
+        raise ValueError("each method may be named once")
+    return names
+
+
+def run_inputs(request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None,
+               show_progress: bool = True) -> RunReport:
+    """Analyse every input with every analyzer (see the module docstring).
+
+    Raises :class:`NoInputsError` when nothing was found, :class:`OutputFolderError` when ``out``
+    cannot be written and :class:`MethodLoadError` when a model cannot be built; every per-input
+    problem is in the report instead.
+    """
+    expansion = expand_inputs(request.inputs, recursive=request.recursive,
+                              exclude=[request.out] if request.out is not None else [])
+    if not expansion.items and not expansion.missing:
+        raise NoInputsError("no image files found in the given inputs" + ("" if request.recursive else " (folders: add --recursive?)"))
+    if request.out is not None and expansion.items:
+        check_writable(request.out)
+    for analyzer in request.analyzers:
+        try:
+            analyzer.load()
+        except (WeightsError, ImportError, ValueError, RuntimeError, TypeError) as exc:
+            what = f"{analyzer.method_name!r}" + (f" with refiner {analyzer.refiner_entry.name!r}" if analyzer.refiner_entry else "")
+            raise MethodLoadError(f"cannot load {what}: {one_line(exc)}") from None
+    folders = method_folders(request.analyzers)
+    kinds = [map_kinds(analyzer.refiner_entry is not None) if request.write_maps else () for analyzer in request.analyzers]
+    settings = [RunSettings(command=request.command, device=request.device, max_pixels=request.max_pixels,
+                            threshold=analyzer.threshold) for analyzer in request.analyzers]
+    collected: list[ResultRecord] = []
+
+    def job(item: InputItem) -> tuple[list[ResultRecord], bool]:
+        image: LoadedImage | None = None
+        records, reused = [], 0
+        for analyzer, folder, kind, setting in zip(request.analyzers, folders, kinds, settings):
+            outputs = OutputSet(request.out / folder / item.rel) if request.out is not None else None
+            existing = _existing(outputs, kind, item, analyzer) if request.skip_existing else None
+            if existing is not None:
+                records.append(existing)
+                reused += 1
+                continue
+            if image is None:
+                image = load_image(item.path, max_pixels=request.max_pixels, display=item.display)
+            analysis = analyzer.analyse(image)
+            record = analysis.record(setting)
+            if outputs is not None:
+                try:
+                    if kind:
+                        record.outputs.update(write_maps(analysis, outputs))
+                    write_record(record, outputs)
+                except OSError as exc:
+                    raise InputFailure(f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}") from None
+            records.append(record)
+        return records, reused == len(records)
+
+    def collect(record: ResultRecord) -> None:
+        collected.append(record)
+        if on_record is not None:
+            on_record(record)
+
+    batch = run_batch(expansion.items, job, on_record=collect, show_progress=show_progress, description=request.command)
+    return RunReport(batch=batch, missing=expansion.missing, records=collected)
+
+
+def _existing(outputs: OutputSet | None, kinds: tuple[str, ...], item: InputItem, analyzer: Analyzer) -> ResultRecord | None:
+    if outputs is None:
+        return None
+    try:
+        existing = read_existing(outputs, kinds, sha256_file(item.path))
+    except OSError as exc:
+        raise ImageLoadError(f"{item.display}: cannot read ({exc.strerror or exc})") from None
+    return existing if existing is not None and same_setup(existing, analyzer) else None
