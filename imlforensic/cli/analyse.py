@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated
 
 import typer
 
@@ -34,22 +35,52 @@ from imlforensic.cli.common import (
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.records import ResultRecord
-from imlforensic.pipeline.run import MethodLoadError, NoInputsError, OutputFolderError, RunReport, RunRequest, run_inputs
+from imlforensic.pipeline.run import (
+    MethodLoadError,
+    NoInputsError,
+    OutputFolderError,
+    RunReport,
+    RunRequest,
+    run_inputs,
+)
 from imlforensic.registry import ModelEntry
 
 
-def build_request(command: str, inputs: list[str], out: Path | None, write_maps: bool, methods: list[str] | None,
-                  refiner: ModelEntry | None, threshold: float | None, device: str, skip_existing: bool, recursive: bool,
-                  max_pixels: int, weights: Path | None, quiet: bool) -> RunRequest:
+def build_request(
+    command: str,
+    inputs: list[str],
+    out: Path | None,
+    write_maps: bool,
+    methods: list[str] | None,
+    refiner: ModelEntry | None,
+    threshold: float | None,
+    device: str,
+    skip_existing: bool,
+    recursive: bool,
+    max_pixels: int,
+    weights: Path | None,
+    quiet: bool,
+) -> RunRequest:
     """Check the options (usage errors exit) and make the run's request; shared with ``report``."""
     check_device(device)
     entries = method_entries(methods, weights, quiet=quiet)
     analyzers = [Analyzer(entry, device=device, threshold=threshold, refiner=refiner) for entry in entries]
-    return RunRequest(command=command, inputs=inputs, analyzers=analyzers, out=out, write_maps=write_maps,
-                      skip_existing=skip_existing, recursive=recursive, max_pixels=max_pixels, device=device)
+    return RunRequest(
+        command=command,
+        inputs=inputs,
+        analyzers=analyzers,
+        out=out,
+        write_maps=write_maps,
+        skip_existing=skip_existing,
+        recursive=recursive,
+        max_pixels=max_pixels,
+        device=device,
+    )
 
 
-def execute(request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, quiet: bool = False) -> RunReport:
+def execute(
+    request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, quiet: bool = False
+) -> RunReport:
     """Run the request; its global problems exit with one line (usage 2, others 1)."""
     try:
         return run_inputs(request, on_record=on_record, show_progress=not quiet)
@@ -92,11 +123,37 @@ def finish(command: str, report: RunReport, json_lines: bool, quiet: bool, out: 
     raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
 
 
-def _run(command: str, inputs: list[str], out: Path | None, write_maps: bool, methods: list[str] | None,
-         refiner: ModelEntry | None, threshold: float | None, device: str, json_lines: bool, skip_existing: bool,
-         quiet: bool, recursive: bool, max_pixels: int, weights: Path | None) -> None:
-    request = build_request(command, inputs, out, write_maps, methods, refiner, threshold, device, skip_existing,
-                            recursive, max_pixels, weights, quiet)
+def _run(
+    command: str,
+    inputs: list[str],
+    out: Path | None,
+    write_maps: bool,
+    methods: list[str] | None,
+    refiner: ModelEntry | None,
+    threshold: float | None,
+    device: str,
+    json_lines: bool,
+    skip_existing: bool,
+    quiet: bool,
+    recursive: bool,
+    max_pixels: int,
+    weights: Path | None,
+) -> None:
+    request = build_request(
+        command,
+        inputs,
+        out,
+        write_maps,
+        methods,
+        refiner,
+        threshold,
+        device,
+        skip_existing,
+        recursive,
+        max_pixels,
+        weights,
+        quiet,
+    )
     several = len(request.analyzers) > 1
     report = execute(request, lambda record: _print_record(record, json_lines, write_maps, several), quiet=quiet)
     finish(command, report, json_lines, quiet, out)
@@ -104,7 +161,9 @@ def _run(command: str, inputs: list[str], out: Path | None, write_maps: bool, me
 
 def detect(
     inputs: Inputs,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write NAME.json per image into this folder.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write NAME.json per image into this folder.")
+    ] = None,
     method: Methods = None,
     threshold: Threshold = None,
     device: Device = "auto",
@@ -125,13 +184,35 @@ def detect(
 
       imlforensic detect ~/case42/*.jpg --json > verdicts.jsonl
     """
-    _run("detect", inputs, out, False, method, None, threshold, device, json_lines, skip_existing, quiet, recursive,
-         max_pixels, weights)
+    _run(
+        "detect",
+        inputs,
+        out,
+        False,
+        method,
+        None,
+        threshold,
+        device,
+        json_lines,
+        skip_existing,
+        quiet,
+        recursive,
+        max_pixels,
+        weights,
+    )
 
 
 def localize(
     inputs: Inputs,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (mirrors the input tree). \\[default: ./imlforensic_out]", show_default=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (mirrors the input tree). \\[default: ./imlforensic_out]",
+            show_default=False,
+        ),
+    ] = None,
     method: Methods = None,
     threshold: Threshold = None,
     device: Device = "auto",
@@ -160,5 +241,19 @@ def localize(
 
       imlforensic localize photo.jpg -m mvcam -m classical --out results/
     """
-    _run("localize", inputs, out if out is not None else default_out(), True, method, refiner_entry(refiner, sam_checkpoint),
-         threshold, device, json_lines, skip_existing, quiet, recursive, max_pixels, weights)
+    _run(
+        "localize",
+        inputs,
+        out if out is not None else default_out(),
+        True,
+        method,
+        refiner_entry(refiner, sam_checkpoint),
+        threshold,
+        device,
+        json_lines,
+        skip_existing,
+        quiet,
+        recursive,
+        max_pixels,
+        weights,
+    )

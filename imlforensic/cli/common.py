@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -26,31 +26,63 @@ from imlforensic.registry import DEFAULT_METHOD, DEVICE_PATTERN, REGISTRY, Model
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # -- option declarations -------------------------------------------------------------------
-Inputs = Annotated[list[str], typer.Argument(help="Image files, folders, glob patterns, or - to read paths from stdin.", show_default=False)]
-Methods = Annotated[Optional[list[str]], typer.Option(
-    "--method", "-m", show_default=False,
-    help=f"Detection method (see `imlforensic models list`) \\[default: {DEFAULT_METHOD}]. Repeat it to run several: "
-         "each writes into its own sub-folder of --out (OUT/METHOD/...).",
-)]
-Threshold = Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Probability threshold for the mask and verdict \\[default: the method's]", show_default=False)]
+Inputs = Annotated[
+    list[str],
+    typer.Argument(help="Image files, folders, glob patterns, or - to read paths from stdin.", show_default=False),
+]
+Methods = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--method",
+        "-m",
+        show_default=False,
+        help=f"Detection method (see `imlforensic models list`) \\[default: {DEFAULT_METHOD}]. Repeat it to run several: "
+        "each writes into its own sub-folder of --out (OUT/METHOD/...).",
+    ),
+]
+Threshold = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Probability threshold for the mask and verdict \\[default: the method's]",
+        show_default=False,
+    ),
+]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 JsonLines = Annotated[bool, typer.Option("--json", help="Print one JSON object per image (JSON Lines) on stdout.")]
-SkipExisting = Annotated[bool, typer.Option("--skip-existing", help="Skip inputs whose outputs exist and match (resume a batch).")]
+SkipExisting = Annotated[
+    bool, typer.Option("--skip-existing", help="Skip inputs whose outputs exist and match (resume a batch).")
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (errors are still printed).")]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]
-MaxPixels = Annotated[int, typer.Option(min=1, help="Refuse images with more pixels than this (decompression-bomb guard).")]
-RefinerOption = Annotated[Optional[str], typer.Option(
-    "--refiner", help="Refine the map with a segmenter: sam, superpixel, grabcut or deeplab (see `imlforensic models list`).",
-    show_default=False,
-)]
-SamCheckpoint = Annotated[Optional[Path], typer.Option(
-    "--sam-checkpoint", help="A SAM checkpoint file to use with --refiner sam (vit_b/l/h, MobileSAM or LiteMedSAM; read from the file).",
-    show_default=False,
-)]
-Weights = Annotated[Optional[Path], typer.Option(
-    "--weights", help="A checkpoint from `imlforensic train` to use instead of the method's shipped weights (mvcam, mvcam-net).",
-    show_default=False,
-)]
+MaxPixels = Annotated[
+    int, typer.Option(min=1, help="Refuse images with more pixels than this (decompression-bomb guard).")
+]
+RefinerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--refiner",
+        help="Refine the map with a segmenter: sam, superpixel, grabcut or deeplab (see `imlforensic models list`).",
+        show_default=False,
+    ),
+]
+SamCheckpoint = Annotated[
+    Path | None,
+    typer.Option(
+        "--sam-checkpoint",
+        help="A SAM checkpoint file to use with --refiner sam (vit_b/l/h, MobileSAM or LiteMedSAM; read from the file).",
+        show_default=False,
+    ),
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        help="A checkpoint from `imlforensic train` to use instead of the method's shipped weights (mvcam, mvcam-net).",
+        show_default=False,
+    ),
+]
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -130,7 +162,9 @@ def default_method(quiet: bool = False) -> str:
     if state == "ready" or not entry.fallback:
         return DEFAULT_METHOD
     if not quiet:
-        typer.echo(f"note: default method {DEFAULT_METHOD!r} is unavailable ({state}); using {entry.fallback!r}", err=True)
+        typer.echo(
+            f"note: default method {DEFAULT_METHOD!r} is unavailable ({state}); using {entry.fallback!r}", err=True
+        )
     return entry.fallback
 
 

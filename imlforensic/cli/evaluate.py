@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -46,7 +46,13 @@ def format_table(rows: list[tuple[str, Summary]]) -> str:
 
 
 def evaluate(
-    datasets: Annotated[list[str], typer.Argument(help="Dataset folders (labels.csv, Tp/ + Au/, or authentic/ + manipulated/); FOLDER@val or FOLDER@train for a fixed half.", show_default=False)],
+    datasets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Dataset folders (labels.csv, Tp/ + Au/, or authentic/ + manipulated/); FOLDER@val or FOLDER@train for a fixed half.",
+            show_default=False,
+        ),
+    ],
     method: Annotated[str, typer.Option("--method", "-m", help="Detection method.")] = DEFAULT_METHOD,
     refiner: RefinerOption = None,
     threshold: Threshold = None,
@@ -80,21 +86,25 @@ def evaluate(
             typer.echo(f"error: {exc}", err=True)
             failed = True
             continue
-        for name, message in evaluation.failed:
+        for _name, message in evaluation.failed:
             typer.echo(f"error: {message}", err=True)
         failed = failed or bool(evaluation.failed)
         results.append((root, evaluation.summary))
     if json_out:
         payload = {
-            "method": method, "weights": str(weights) if weights is not None else None,
-            "refiner": refiner, "threshold": analyzer.threshold,
+            "method": method,
+            "weights": str(weights) if weights is not None else None,
+            "refiner": refiner,
+            "threshold": analyzer.threshold,
             "datasets": {name: summary.as_dict() for name, summary in results},
         }
         typer.echo(json.dumps(payload, indent=2))
     elif results:
         typer.echo(
-            f"method {method}" + (f" (weights {weights})" if weights is not None else "")
-            + (f" + refiner {refiner}" if refiner else "") + f", threshold {analyzer.threshold}"
+            f"method {method}"
+            + (f" (weights {weights})" if weights is not None else "")
+            + (f" + refiner {refiner}" if refiner else "")
+            + f", threshold {analyzer.threshold}"
         )
         typer.echo(format_table(results))
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,9 @@ def list_models(
             "task": e.task,
             "version": e.version,
             "state": REGISTRY.state(e),
-            "weights": e.weights.describe() if e.weights else ("alias of " + ", ".join(e.alias_of) if e.is_alias else "none needed"),
+            "weights": e.weights.describe()
+            if e.weights
+            else ("alias of " + ", ".join(e.alias_of) if e.is_alias else "none needed"),
             "summary": e.summary,
         }
         for e in REGISTRY.entries()
@@ -50,7 +52,9 @@ def list_models(
 @models_app.command("fetch")
 def fetch(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
-    source: Annotated[Optional[str], typer.Option("--from", help="Install from this local file or URL instead of the official URL.")] = None,
+    source: Annotated[
+        str | None, typer.Option("--from", help="Install from this local file or URL instead of the official URL.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Download a model's weights into the cache, verifying their sha256.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -56,13 +56,38 @@ def recorded_threshold(heatmap: Path) -> float | None:
 
 def refine(
     image: Annotated[Path, typer.Argument(help="The image the map belongs to.", show_default=False)],
-    heatmap: Annotated[Optional[Path], typer.Option("--heatmap", help="Coarse map from any tool: grey PNG/TIFF (0..255 = 0..1) or .npy in [0, 1].", show_default=False)] = None,
-    box: Annotated[Optional[list[str]], typer.Option("--box", help="Box x0,y0,x1,y1 in pixels around an edit (repeatable).", show_default=False)] = None,
-    boxes_file: Annotated[Optional[Path], typer.Option("--boxes", help="JSON file of boxes: [[x0,y0,x1,y1], ...].", show_default=False)] = None,
-    refiner: Annotated[str, typer.Option("--refiner", help="sam, superpixel, grabcut or deeplab (see `imlforensic models list`).")] = "sam",
+    heatmap: Annotated[
+        Path | None,
+        typer.Option(
+            "--heatmap",
+            help="Coarse map from any tool: grey PNG/TIFF (0..255 = 0..1) or .npy in [0, 1].",
+            show_default=False,
+        ),
+    ] = None,
+    box: Annotated[
+        list[str] | None,
+        typer.Option("--box", help="Box x0,y0,x1,y1 in pixels around an edit (repeatable).", show_default=False),
+    ] = None,
+    boxes_file: Annotated[
+        Path | None, typer.Option("--boxes", help="JSON file of boxes: [[x0,y0,x1,y1], ...].", show_default=False)
+    ] = None,
+    refiner: Annotated[
+        str, typer.Option("--refiner", help="sam, superpixel, grabcut or deeplab (see `imlforensic models list`).")
+    ] = "sam",
     sam_checkpoint: SamCheckpoint = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder. \\[default: ./imlforensic_out]", show_default=False)] = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Probability threshold of the map and the mask \\[default: the one recorded with an imlforensic map, else 0.5]", show_default=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder. \\[default: ./imlforensic_out]", show_default=False),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Probability threshold of the map and the mask \\[default: the one recorded with an imlforensic map, else 0.5]",
+            show_default=False,
+        ),
+    ] = None,
     device: Device = "auto",
     json_lines: Annotated[bool, typer.Option("--json", help="Print the JSON record on stdout.")] = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
@@ -117,8 +142,14 @@ def refine(
         analysis = analyzer.analyse(loaded, coarse=coarse, boxes=boxes or None)
     except BoxError as exc:
         usage_error(str(exc))
-    settings = RunSettings(command="refine", device=device, max_pixels=max_pixels, threshold=analyzer.threshold,
-                           boxes=[list(b) for b in analysis.boxes], notes=notes)
+    settings = RunSettings(
+        command="refine",
+        device=device,
+        max_pixels=max_pixels,
+        threshold=analyzer.threshold,
+        boxes=[list(b) for b in analysis.boxes],
+        notes=notes,
+    )
     record = analysis.record(settings)
     outputs = OutputSet(out_dir / loaded.path.stem)
     try:

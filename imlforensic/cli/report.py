@@ -16,12 +16,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from imlforensic.cli.analyse import build_request, execute
-from imlforensic.cli.common import EXIT_FAILED, EXIT_OK, MaxPixels, Methods, Quiet, Recursive, fail, refiner_entry, usage_error
+from imlforensic.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    MaxPixels,
+    Methods,
+    Quiet,
+    Recursive,
+    fail,
+    refiner_entry,
+    usage_error,
+)
 from imlforensic.io.atomic import atomic_write_bytes
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
 from imlforensic.pipeline.records import Record
@@ -30,26 +40,74 @@ BATCH_LOG = "batch.jsonl"
 
 
 def report(
-    inputs: Annotated[list[str], typer.Argument(help="A results folder of `localize`, or images (files, folders, globs, - for stdin) to analyse first.", show_default=False)],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="A results folder of `localize`, or images (files, folders, globs, - for stdin) to analyse first.",
+            show_default=False,
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The PDF file to write.", show_default=False)],
     title: Annotated[str, typer.Option(help="Report title (cover page and PDF metadata).")] = "Image analysis report",
     case: Annotated[str, typer.Option(help="Case number or reference.")] = "",
     analyst: Annotated[str, typer.Option(help="Analyst's name.")] = "",
-    date: Annotated[Optional[str], typer.Option(help="Report date as printed \\[default: now]", show_default=False)] = None,
+    date: Annotated[
+        str | None, typer.Option(help="Report date as printed \\[default: now]", show_default=False)
+    ] = None,
     paper: Annotated[str, typer.Option(help="Page size: a4 or letter.", case_sensitive=False)] = "a4",
-    figures: Annotated[Optional[Path], typer.Option(help="Also write every panel as a 300-dpi PNG and a one-figure PDF into this folder.", show_default=False)] = None,
-    figure_width: Annotated[float, typer.Option(min=20.0, max=500.0, help="Width of the --figures panels in mm.")] = 160.0,
-    batch: Annotated[Optional[list[Path]], typer.Option(help="JSON Lines log of the run (`localize --json`) listing failed inputs; *.jsonl at the top of a results folder are read anyway.", show_default=False)] = None,
-    results_dir: Annotated[Optional[Path], typer.Option(help="Where to write the `localize` outputs when INPUTS are images \\[default: NAME_results beside the PDF]", show_default=False)] = None,
+    figures: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write every panel as a 300-dpi PNG and a one-figure PDF into this folder.", show_default=False
+        ),
+    ] = None,
+    figure_width: Annotated[
+        float, typer.Option(min=20.0, max=500.0, help="Width of the --figures panels in mm.")
+    ] = 160.0,
+    batch: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="JSON Lines log of the run (`localize --json`) listing failed inputs; *.jsonl at the top of a results folder are read anyway.",
+            show_default=False,
+        ),
+    ] = None,
+    results_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the `localize` outputs when INPUTS are images \\[default: NAME_results beside the PDF]",
+            show_default=False,
+        ),
+    ] = None,
     method: Methods = None,
-    refiner: Annotated[Optional[str], typer.Option(help="Images only: refiner applied to the method's map.", show_default=False)] = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Images only: probability threshold \\[default: the method's]", show_default=False)] = None,
-    device: Annotated[Optional[str], typer.Option(help="Images only: auto, cpu, cuda or cuda:N \\[default: auto]", show_default=False)] = None,
+    refiner: Annotated[
+        str | None, typer.Option(help="Images only: refiner applied to the method's map.", show_default=False)
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Images only: probability threshold \\[default: the method's]", show_default=False
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Images only: auto, cpu, cuda or cuda:N \\[default: auto]", show_default=False)
+    ] = None,
     recursive: Recursive = False,
-    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Images only: reuse outputs in --results-dir made from the same file and settings.")] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing", help="Images only: reuse outputs in --results-dir made from the same file and settings."
+        ),
+    ] = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
-    ppi: Annotated[float, typer.Option(min=72.0, max=600.0, help="Resolution of the pictures on the pages (pixels per inch).")] = 200.0,
-    lossless: Annotated[bool, typer.Option("--lossless", help="Embed pictures losslessly (Flate) instead of JPEG quality 92: exact pixels, larger PDF.")] = False,
+    ppi: Annotated[
+        float, typer.Option(min=72.0, max=600.0, help="Resolution of the pictures on the pages (pixels per inch).")
+    ] = 200.0,
+    lossless: Annotated[
+        bool,
+        typer.Option(
+            "--lossless", help="Embed pictures losslessly (Flate) instead of JPEG quality 92: exact pixels, larger PDF."
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Make a PDF case report: cover with models, settings and a summary table; one page per image (original, heatmap with colour bar, mask overlay, verdict, sha256, EXIF); appendix on the methods and how to read the maps.
@@ -74,20 +132,32 @@ def report(
     folders = [Path(spec) for spec in inputs if spec != "-" and Path(spec).is_dir() and looks_like_results(Path(spec))]
     image_specs = [spec for spec in inputs if not (spec != "-" and Path(spec).is_dir() and Path(spec) in folders)]
     if folders and image_specs:
-        usage_error("give either results folders or images, not both: "
-                    f"{', '.join(map(str, folders))} hold results, {', '.join(image_specs)} do not")
+        usage_error(
+            "give either results folders or images, not both: "
+            f"{', '.join(map(str, folders))} hold results, {', '.join(image_specs)} do not"
+        )
 
     batch_entries = None
     localize_failed = False
     if folders:
-        given = [name for name, value in (("--method", method), ("--refiner", refiner), ("--threshold", threshold), ("--device", device)) if value is not None]
+        given = [
+            name
+            for name, value in (
+                ("--method", method),
+                ("--refiner", refiner),
+                ("--threshold", threshold),
+                ("--device", device),
+            )
+            if value is not None
+        ]
         if given and not quiet:
             typer.echo(f"note: {', '.join(given)} ignored: the report shows the results as they were made", err=True)
         collection = collect(folders, batch or [])
     else:
         results = results_dir if results_dir is not None else output.with_name(output.stem + "_results")
-        batch_entries, localize_failed = _localize(image_specs, results, method, refiner, threshold, device,
-                                                   recursive, skip_existing, quiet, max_pixels)
+        batch_entries, localize_failed = _localize(
+            image_specs, results, method, refiner, threshold, device, recursive, skip_existing, quiet, max_pixels
+        )
         collection = collect([results], batch or [], only_batch=True, batch_entries=batch_entries)
     for warning in collection.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -101,8 +171,16 @@ def report(
             fail(f"cannot create figures folder {figures}: {exc.strerror or exc}")
 
     options = ReportOptions(
-        title=title, case=case, analyst=analyst, date=date, paper=paper, ppi=ppi, figures=figures,
-        figure_width_mm=figure_width, max_pixels=max_pixels, lossless=lossless,
+        title=title,
+        case=case,
+        analyst=analyst,
+        date=date,
+        paper=paper,
+        ppi=ppi,
+        figures=figures,
+        figure_width_mm=figure_width,
+        max_pixels=max_pixels,
+        lossless=lossless,
     )
     progress = None
     if not quiet and sys.stderr.isatty():
@@ -129,13 +207,36 @@ def report(
     raise typer.Exit(EXIT_FAILED if failed or localize_failed else EXIT_OK)
 
 
-def _localize(specs: list[str], results: Path, methods: list[str] | None, refiner: str | None, threshold: float | None,
-              device: str | None, recursive: bool, skip_existing: bool, quiet: bool, max_pixels: int) -> tuple[list[Record], bool]:
+def _localize(
+    specs: list[str],
+    results: Path,
+    methods: list[str] | None,
+    refiner: str | None,
+    threshold: float | None,
+    device: str | None,
+    recursive: bool,
+    skip_existing: bool,
+    quiet: bool,
+    max_pixels: int,
+) -> tuple[list[Record], bool]:
     """Run ``localize`` (the same pipeline as the command) into ``results``; return its records
     (failed inputs as error records) and whether any input failed. The run's log is kept as
     ``results/batch.jsonl``."""
-    request = build_request("localize", specs, results, True, methods, refiner_entry(refiner, None), threshold,
-                            device or "auto", skip_existing, recursive, max_pixels, None, quiet)
+    request = build_request(
+        "localize",
+        specs,
+        results,
+        True,
+        methods,
+        refiner_entry(refiner, None),
+        threshold,
+        device or "auto",
+        skip_existing,
+        recursive,
+        max_pixels,
+        None,
+        quiet,
+    )
     run = execute(request, quiet=quiet)
     for spec in run.missing:  # failed inputs were named as they happened
         typer.echo(f"error: {spec}: no such file or folder", err=True)

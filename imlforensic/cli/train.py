@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,17 +13,47 @@ from imlforensic.data.datasets import DatasetError
 
 
 def train(
-    datasets: Annotated[Optional[list[str]], typer.Argument(help="Labelled dataset folders (labels.csv, Tp/ + Au/, or authentic/ + manipulated/); FOLDER@train for its fixed training half. Only image-level labels are used.", show_default=False)] = None,
-    synthesize_from: Annotated[Optional[list[Path]], typer.Option("--synthesize-from", help="Folders of authentic photos to make synthetic edits from (repeatable).", show_default=False)] = None,
-    val: Annotated[Optional[list[str]], typer.Option("--val", help="Validation datasets (repeatable), e.g. data/casia1@val; their masks are used for metrics only.", show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for last.safetensors, its resume state and log.jsonl.")] = Path("runs/localizer"),
+    datasets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Labelled dataset folders (labels.csv, Tp/ + Au/, or authentic/ + manipulated/); FOLDER@train for its fixed training half. Only image-level labels are used.",
+            show_default=False,
+        ),
+    ] = None,
+    synthesize_from: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--synthesize-from",
+            help="Folders of authentic photos to make synthetic edits from (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    val: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--val",
+            help="Validation datasets (repeatable), e.g. data/casia1@val; their masks are used for metrics only.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder for last.safetensors, its resume state and log.jsonl.")
+    ] = Path("runs/localizer"),
     preset: Annotated[str, typer.Option(help="cpu (about 15-20 min on 2 cores), gpu, or tiny (a smoke test).")] = "cpu",
-    steps: Annotated[Optional[int], typer.Option(help="Override the preset's number of steps.", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Override the preset's batch size.", show_default=False)] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Override the preset's number of steps.", show_default=False)
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Override the preset's batch size.", show_default=False)
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (data order, synthesis, initialisation).")] = 0,
     device: Device = "auto",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the output folder's last checkpoint.")] = False,
-    calibration_samples: Annotated[int, typer.Option(min=8, help="Synthetic samples for the calibration after training (with --synthesize-from).")] = 240,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the output folder's last checkpoint.")
+    ] = False,
+    calibration_samples: Annotated[
+        int, typer.Option(min=8, help="Synthetic samples for the calibration after training (with --synthesize-from).")
+    ] = 240,
     quiet: Quiet = False,
 ) -> None:
     """Train the multi-view CAM localizer with image-level labels (no pixel masks).
@@ -36,7 +66,8 @@ def train(
     """
     from imlforensic.registry import resolve_device
     from imlforensic.training.calibration import calibrate_checkpoint
-    from imlforensic.training.trainer import PRESETS, list_photos, train as run_training
+    from imlforensic.training.trainer import PRESETS, list_photos
+    from imlforensic.training.trainer import train as run_training
 
     if preset not in PRESETS:
         usage_error(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -47,17 +78,34 @@ def train(
         if not folder.exists():
             usage_error(f"{folder}: no such file or folder")
     config = PRESETS[preset]
-    config = dataclasses.replace(config, seed=seed, **{k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v})
+    config = dataclasses.replace(
+        config, seed=seed, **{k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v}
+    )
     try:
         resolved = resolve_device(device)
-        checkpoint = run_training(config, list(datasets or []), list(synthesize_from or []), list(val or []), out,
-                                  device=resolved, resume=resume, show_progress=not quiet)
+        checkpoint = run_training(
+            config,
+            list(datasets or []),
+            list(synthesize_from or []),
+            list(val or []),
+            out,
+            device=resolved,
+            resume=resume,
+            show_progress=not quiet,
+        )
         if synthesize_from:
-            metadata = calibrate_checkpoint(checkpoint, list_photos(list(synthesize_from)), device=resolved,
-                                            samples=calibration_samples, size=config.size)
-            typer.echo(f"calibrated on {calibration_samples} synthetic samples: background logit "
-                       f"{metadata['background']['logit']:.2f}, thresholds "
-                       + ", ".join(f"{key} {value['threshold']:.2f}" for key, value in metadata["thresholds"].items()))
+            metadata = calibrate_checkpoint(
+                checkpoint,
+                list_photos(list(synthesize_from)),
+                device=resolved,
+                samples=calibration_samples,
+                size=config.size,
+            )
+            typer.echo(
+                f"calibrated on {calibration_samples} synthetic samples: background logit "
+                f"{metadata['background']['logit']:.2f}, thresholds "
+                + ", ".join(f"{key} {value['threshold']:.2f}" for key, value in metadata["thresholds"].items())
+            )
     except (DatasetError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"checkpoint: {checkpoint} (use it with: imlforensic evaluate DATASET --weights {checkpoint})")

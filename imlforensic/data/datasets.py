@@ -81,11 +81,17 @@ def load_dataset(root: Path | str) -> list[Sample]:
             if label not in LABELS:
                 raise DatasetError(f"{labels_csv}: unknown label {label!r} for {row.get('image')}")
             mask = (row.get("mask") or "").strip()
-            samples.append(Sample(root / row["image"], label, root / mask if mask else None, (row.get("kind") or "").strip()))
+            samples.append(
+                Sample(root / row["image"], label, root / mask if mask else None, (row.get("kind") or "").strip())
+            )
         return samples
     if (root / "Tp").is_dir() or (root / "Au").is_dir():
         gt = next((root / name for name in ("Gt", "GT", "gt", "masks") if (root / name).is_dir()), None)
-        samples = [Sample(p, "manipulated", _find_mask(gt, p.stem)) for p in _images_in(root / "Tp")] if (root / "Tp").is_dir() else []
+        samples = (
+            [Sample(p, "manipulated", _find_mask(gt, p.stem)) for p in _images_in(root / "Tp")]
+            if (root / "Tp").is_dir()
+            else []
+        )
         if (root / "Au").is_dir():
             samples += [Sample(p, "authentic") for p in _images_in(root / "Au")]
         return samples
@@ -99,6 +105,4 @@ def load_dataset(root: Path | str) -> list[Sample]:
                     for p in _images_in(root / label)
                 ]
         return samples
-    raise DatasetError(
-        f"{root}: no labels.csv, Tp/ + Au/, or authentic/ + manipulated/ folders found"
-    )
+    raise DatasetError(f"{root}: no labels.csv, Tp/ + Au/, or authentic/ + manipulated/ folders found")

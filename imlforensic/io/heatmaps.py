@@ -45,7 +45,9 @@ def read_heatmap(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, list[s
             if not np.isfinite(array).all():
                 raise HeatmapError(f"{path}: map contains NaN or infinite values")
             if array.min() < -1e-6 or array.max() > 1 + 1e-6:
-                raise HeatmapError(f"{path}: map values must lie in [0, 1] (found {array.min():.3g}..{array.max():.3g})")
+                raise HeatmapError(
+                    f"{path}: map values must lie in [0, 1] (found {array.min():.3g}..{array.max():.3g})"
+                )
             values = np.clip(array, 0.0, 1.0).astype(np.float32)
         else:
             raise HeatmapError(f"{path}: unsupported array type {array.dtype}")
@@ -57,13 +59,20 @@ def read_heatmap(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, list[s
             raise HeatmapError(f"{path}: not a readable image (use a grey PNG/TIFF or a .npy array)")
         if grey.ndim == 3:
             channels = grey[:, :, :3]
-            if not (np.array_equal(channels[:, :, 0], channels[:, :, 1]) and np.array_equal(channels[:, :, 1], channels[:, :, 2])):
-                raise HeatmapError(f"{path}: is a colour image; give the grey map (e.g. NAME.heatmap.png, not heatmap-color)")
+            if not (
+                np.array_equal(channels[:, :, 0], channels[:, :, 1])
+                and np.array_equal(channels[:, :, 1], channels[:, :, 2])
+            ):
+                raise HeatmapError(
+                    f"{path}: is a colour image; give the grey map (e.g. NAME.heatmap.png, not heatmap-color)"
+                )
             grey = channels[:, :, 0]
         if grey.dtype not in (np.uint8, np.uint16):
             raise HeatmapError(f"{path}: unsupported sample type {grey.dtype} (use 8- or 16-bit grey)")
         values = grey_to_heatmap(grey)
     if values.shape != shape:
-        notes.append(f"heatmap {values.shape[1]}x{values.shape[0]} resized to the image's {shape[1]}x{shape[0]} (bilinear)")
+        notes.append(
+            f"heatmap {values.shape[1]}x{values.shape[0]} resized to the image's {shape[1]}x{shape[0]} (bilinear)"
+        )
         values = np.clip(cv2.resize(values, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
     return values.astype(np.float32), notes

@@ -52,11 +52,11 @@ import torch.nn.functional as F
 
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import pool_score, sigmoid
+from imlforensic.methods.base import Method, MethodOutput
 from imlforensic.models.checkpoint import load_model
 from imlforensic.models.folding import fold_batch_norms
 from imlforensic.models.inputs import build_views
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
-from imlforensic.methods.base import Method, MethodOutput
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
 from imlforensic.views.calibration import calibrate, log_likelihood_ratio, raw_anomaly
@@ -116,9 +116,16 @@ class LearnedLocalizer(Method):
     """
 
     def __init__(
-        self, model: MultiViewCAMNet | CAMEnsemble, device: str, card: ModelCard = LOCAL_CARD,
-        default_threshold: float = 0.5, tile: int = 1024, overlap: int = 128, fuse_sel: bool = False,
-        flip: bool = True, background: float | None = None,
+        self,
+        model: MultiViewCAMNet | CAMEnsemble,
+        device: str,
+        card: ModelCard = LOCAL_CARD,
+        default_threshold: float = 0.5,
+        tile: int = 1024,
+        overlap: int = 128,
+        fuse_sel: bool = False,
+        flip: bool = True,
+        background: float | None = None,
     ) -> None:
         super().__init__(card, default_threshold)
         self.model = model
@@ -141,12 +148,12 @@ class LearnedLocalizer(Method):
         weight = np.zeros((h, w), np.float32)
         for y in tile_origins(h, self.tile, self.overlap):
             for x in tile_origins(w, self.tile, self.overlap):
-                crop = views[..., y:y + self.tile, x:x + self.tile]
+                crop = views[..., y : y + self.tile, x : x + self.tile]
                 th, tw = crop.shape[-2:]
                 logits = self._run(crop)[:th, :tw]
                 ramp = np.outer(_ramp(th, self.overlap, y > 0, y + th < h), _ramp(tw, self.overlap, x > 0, x + tw < w))
-                total[y:y + th, x:x + tw] += ramp * logits
-                weight[y:y + th, x:x + tw] += ramp
+                total[y : y + th, x : x + tw] += ramp * logits
+                weight[y : y + th, x : x + tw] += ramp
         return self._to_image_size(total / np.maximum(weight, 1e-6), height, width)
 
     @staticmethod
@@ -159,10 +166,14 @@ class LearnedLocalizer(Method):
     def _run(self, views: torch.Tensor) -> np.ndarray:
         h, w = views.shape[-2:]
         padded = _pad_to_multiple(views, STRIDE).to(self.device, memory_format=torch.channels_last)
-        logits = torch.stack([
-            torch.flip(network(torch.flip(padded, dims=[3]))["logit_map"], dims=[3]) if mirrored else network(padded)["logit_map"]
-            for network, mirrored in self._passes()
-        ]).mean(dim=0)
+        logits = torch.stack(
+            [
+                torch.flip(network(torch.flip(padded, dims=[3]))["logit_map"], dims=[3])
+                if mirrored
+                else network(padded)["logit_map"]
+                for network, mirrored in self._passes()
+            ]
+        ).mean(dim=0)
         full = F.interpolate(logits, size=padded.shape[-2:], mode="bilinear", align_corners=False)
         return full[0, 0, :h, :w].float().cpu().numpy()
 
@@ -175,13 +186,19 @@ class LearnedLocalizer(Method):
             return [(members[0], False), (members[0], True)]
         return [(member, i % 2 == 1) for i, member in enumerate(members)]
 
-    def heatmap(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def heatmap(
+        self, rgb: np.ndarray, luma_table: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The method's probability map and its parts (``network``, ``sel`` and ``copymove`` when fused)."""
         return self.read_logits(self.logit_map(rgb, luma_table), rgb)[:2]
 
-    def read_logits(self, logits: np.ndarray, rgb: np.ndarray, copies: CopyMoveResult | None = None,
-                    anomaly: np.ndarray | None = None,
-                    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
+    def read_logits(
+        self,
+        logits: np.ndarray,
+        rgb: np.ndarray,
+        copies: CopyMoveResult | None = None,
+        anomaly: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
         """The map, its parts and the numbers behind it from a :meth:`logit_map` of ``rgb``
         (``copies``, ``anomaly``: the copy-move view and the raw sel anomaly of ``rgb`` when
         already computed)."""
@@ -202,8 +219,14 @@ class LearnedLocalizer(Method):
         return fused, views, details
 
     def analyse(self, image: LoadedImage) -> MethodOutput:
-        side_views = (_SIDE_VIEWS_THREAD.submit(find_copies, image.rgb),
-                      _SIDE_VIEWS_THREAD.submit(raw_anomaly, image.rgb, "sel")) if self.fuse_sel else ()
+        side_views = (
+            (
+                _SIDE_VIEWS_THREAD.submit(find_copies, image.rgb),
+                _SIDE_VIEWS_THREAD.submit(raw_anomaly, image.rgb, "sel"),
+            )
+            if self.fuse_sel
+            else ()
+        )
         logits = self.logit_map(image.rgb, image.luma_table)
         heatmap, views, details = self.read_logits(logits, image.rgb, *(view.result() for view in side_views))
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
@@ -218,7 +241,10 @@ def build(context: BuildContext) -> LearnedLocalizer:  # registry builder
     chosen = metadata.get("thresholds", {}).get("sel" if fuse_sel else "network", {})
     background = metadata.get("background", {}).get("logit")
     return LearnedLocalizer(
-        model=model.to(memory_format=torch.channels_last), device=context.device, card=context.card,
-        default_threshold=float(chosen.get("threshold", entry.default_threshold)), fuse_sel=fuse_sel,
+        model=model.to(memory_format=torch.channels_last),
+        device=context.device,
+        card=context.card,
+        default_threshold=float(chosen.get("threshold", entry.default_threshold)),
+        fuse_sel=fuse_sel,
         background=None if background is None else float(background),
     )

@@ -44,7 +44,11 @@ def score_image(
     seconds: float,
 ) -> ImageRecord:
     record = ImageRecord(
-        name=name, label=label, score=score, predicted_positive=predicted_positive, seconds=seconds,
+        name=name,
+        label=label,
+        score=score,
+        predicted_positive=predicted_positive,
+        seconds=seconds,
         flagged_fraction=pixel.false_alarm_fraction(pred_mask),
     )
     if label == "manipulated" and gt_mask is not None and gt_mask.any():

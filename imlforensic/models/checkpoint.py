@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -31,8 +30,12 @@ def git_commit() -> str:
     """The project's git commit (with ``-dirty`` when there are uncommitted changes), or ``unknown``."""
     root = Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -77,10 +80,13 @@ def load_model(path: Path, device: str = "cpu") -> tuple[MultiViewCAMNet | CAMEn
     members = int(metadata.get("members", 0))
     model: MultiViewCAMNet | CAMEnsemble = (
         CAMEnsemble([MultiViewCAMNet(config, imagenet_init=False) for _ in range(members)])
-        if members else MultiViewCAMNet(config, imagenet_init=False)
+        if members
+        else MultiViewCAMNet(config, imagenet_init=False)
     )
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
     except (RuntimeError, SafetensorError) as exc:
-        raise CheckpointError(f"{path}: weights do not fit the recorded configuration ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"{path}: weights do not fit the recorded configuration ({str(exc).splitlines()[0]})"
+        ) from None
     return model.to(device).eval(), metadata

@@ -41,7 +41,7 @@ GHOST_QUALITIES = DEFAULT_QUALITIES
 VIEW_KINDS = ("rgb", "sel", "ghost", "noise", "dq")
 
 
-def input_channels(config: "NetworkConfig") -> int:
+def input_channels(config: NetworkConfig) -> int:
     sizes = {"rgb": 3, "sel": 3 * len(config.qualities), "ghost": 2 * len(GHOST_QUALITIES) + 1, "noise": 1, "dq": 2}
     return sum(sizes[view] for view in config.views)
 
@@ -56,7 +56,7 @@ def _area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
-def build_views(rgb: np.ndarray, config: "NetworkConfig", luma_table: np.ndarray | None = None) -> np.ndarray:
+def build_views(rgb: np.ndarray, config: NetworkConfig, luma_table: np.ndarray | None = None) -> np.ndarray:
     """Float32 array (C, H/s, W/s) of the configured views, in ``config.views`` order.
 
     ``luma_table``: the JPEG luminance quantisation table aligned with ``rgb`` (``dq`` view)."""

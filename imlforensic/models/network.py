@@ -28,7 +28,7 @@ WCBnet, MMSP 2023):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import timm
 import torch
@@ -53,7 +53,7 @@ class NetworkConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "NetworkConfig":
+    def from_dict(cls, values: dict) -> NetworkConfig:
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
         for key in ("qualities", "blocks", "views"):
             if key in known:
@@ -72,7 +72,9 @@ class MultiViewCAMNet(nn.Module):
     def __init__(self, config: NetworkConfig, imagenet_init: bool = True) -> None:
         super().__init__()
         self.config = config
-        self.encoder = timm.create_model(config.backbone, pretrained=False, features_only=True, out_indices=config.blocks)
+        self.encoder = timm.create_model(
+            config.backbone, pretrained=False, features_only=True, out_indices=config.blocks
+        )
         if imagenet_init:
             load_imagenet_weights(self.encoder, config.backbone)
         self._drop_unused_stages()
@@ -80,12 +82,16 @@ class MultiViewCAMNet(nn.Module):
         channels = self.encoder.feature_info.channels()
         self.cam_heads = nn.ModuleList(
             nn.Sequential(
-                nn.Conv2d(c, config.head_width, 1), nn.BatchNorm2d(config.head_width), nn.ReLU(inplace=True),
+                nn.Conv2d(c, config.head_width, 1),
+                nn.BatchNorm2d(config.head_width),
+                nn.ReLU(inplace=True),
                 nn.Conv2d(config.head_width, 1, 1),
             )
             for c in channels
         )
-        self.block_attention = nn.Sequential(nn.Linear(sum(channels), 64), nn.ReLU(inplace=True), nn.Linear(64, len(channels)))
+        self.block_attention = nn.Sequential(
+            nn.Linear(sum(channels), 64), nn.ReLU(inplace=True), nn.Linear(64, len(channels))
+        )
 
     def _drop_unused_stages(self) -> None:
         """timm's feature extractor runs every stage of the backbone; stages after the deepest
@@ -101,7 +107,9 @@ class MultiViewCAMNet(nn.Module):
         stem: nn.Conv2d = self.encoder.conv_stem
         if in_channels == stem.in_channels and keep_rgb_filters:
             return
-        wide = nn.Conv2d(in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=stem.bias is not None)
+        wide = nn.Conv2d(
+            in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=stem.bias is not None
+        )
         with torch.no_grad():
             nn.init.kaiming_normal_(wide.weight, mode="fan_out")
             wide.weight.mul_(0.1)
@@ -145,7 +153,9 @@ class CAMEnsemble(nn.Module):
         return mean
 
 
-def weak_supervision_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, block_weight: float = 0.3) -> torch.Tensor:
+def weak_supervision_loss(
+    outputs: dict[str, torch.Tensor], labels: torch.Tensor, block_weight: float = 0.3
+) -> torch.Tensor:
     """Image-level BCE on the attention map's pooled logit plus deep supervision of each block."""
     target = labels.float()
     loss = F.binary_cross_entropy_with_logits(outputs["logit"], target)

@@ -84,10 +84,18 @@ class Analysis:
         """The JSON record of this analysis (``outputs`` filled in when the files are written)."""
         annotation = self.origin == "boxes"
         return ResultRecord(
-            input=InputInfo.of(self.image), verdict=self.verdict, score=self.score,
-            class_probs=None if annotation else dict(self.output.class_probs), flagged_fraction=self.flagged_fraction,
-            method=self.method, refiner=self.refiner, details=dict(self.output.details), threshold=self.threshold,
-            settings=settings, timings_s=dict(self.timings), origin=self.origin,
+            input=InputInfo.of(self.image),
+            verdict=self.verdict,
+            score=self.score,
+            class_probs=None if annotation else dict(self.output.class_probs),
+            flagged_fraction=self.flagged_fraction,
+            method=self.method,
+            refiner=self.refiner,
+            details=dict(self.output.details),
+            threshold=self.threshold,
+            settings=settings,
+            timings_s=dict(self.timings),
+            origin=self.origin,
         )
 
 
@@ -114,8 +122,13 @@ class Analyzer:
     """
 
     def __init__(
-        self, method: str | ModelEntry | None, device: str = "auto", threshold: float | None = None,
-        refiner: str | ModelEntry | None = None, registry: Registry = REGISTRY, fusion: FusionParams | None = None,
+        self,
+        method: str | ModelEntry | None,
+        device: str = "auto",
+        threshold: float | None = None,
+        refiner: str | ModelEntry | None = None,
+        registry: Registry = REGISTRY,
+        fusion: FusionParams | None = None,
     ) -> None:
         self.registry = registry
         self.method_entry = registry.entry(method) if method is not None else None  # fails early on an unknown name
@@ -164,8 +177,9 @@ class Analyzer:
         refiner = self.refiner
         return refiner.card if refiner is not None else None
 
-    def analyse(self, image: LoadedImage, coarse: MethodOutput | CoarseMap | None = None,
-                boxes: list[Box] | None = None) -> Analysis:
+    def analyse(
+        self, image: LoadedImage, coarse: MethodOutput | CoarseMap | None = None, boxes: list[Box] | None = None
+    ) -> Analysis:
         """One image through the pipeline (see the module docstring)."""
         shape = image.rgb.shape[:2]
         boxes = clip_boxes(list(boxes), shape) if boxes else []
@@ -173,14 +187,18 @@ class Analyzer:
         output, card, origin = self._coarse(image, coarse, boxes, timings)
         if boxes and origin != "boxes":
             restricted = np.where(box_mask(boxes, shape), output.heatmap, 0.0)
-            output = MethodOutput(heatmap=restricted, score=pool_score(restricted), views=output.views, details=output.details)
+            output = MethodOutput(
+                heatmap=restricted, score=pool_score(restricted), views=output.views, details=output.details
+            )
         threshold = self.threshold
         heatmap = output.heatmap
         refiner = self.refiner
         if refiner is not None:
             started = time.perf_counter()
             params = self.fusion.for_threshold(threshold)
-            refined = refiner.refine(image.rgb, None if origin == "boxes" else output.heatmap, boxes=boxes or None, params=params)
+            refined = refiner.refine(
+                image.rgb, None if origin == "boxes" else output.heatmap, boxes=boxes or None, params=params
+            )
             heatmap = np.clip(refined, 0.0, 1.0).astype(np.float32)
             timings["refine"] = time.perf_counter() - started
         if origin == "boxes":
@@ -189,17 +207,29 @@ class Analyzer:
             verdict = decide_verdict(output, threshold)
             mask = consistent_mask(heatmap, threshold, verdict)
         return Analysis(
-            image=image, output=output, heatmap=heatmap, mask=mask, verdict=verdict, threshold=threshold, method=card,
-            refiner=refiner.card if refiner is not None else None, origin=origin, boxes=boxes, timings=timings,
+            image=image,
+            output=output,
+            heatmap=heatmap,
+            mask=mask,
+            verdict=verdict,
+            threshold=threshold,
+            method=card,
+            refiner=refiner.card if refiner is not None else None,
+            origin=origin,
+            boxes=boxes,
+            timings=timings,
         )
 
-    def _coarse(self, image: LoadedImage, coarse: MethodOutput | CoarseMap | None, boxes: list[Box],
-                timings: dict[str, float]) -> tuple[MethodOutput, ModelCard, Origin]:
+    def _coarse(
+        self, image: LoadedImage, coarse: MethodOutput | CoarseMap | None, boxes: list[Box], timings: dict[str, float]
+    ) -> tuple[MethodOutput, ModelCard, Origin]:
         """The map to refine, what made it, and where it comes from."""
         shape = image.rgb.shape[:2]
         if isinstance(coarse, CoarseMap):
             if coarse.heatmap.shape != shape:
-                raise ValueError(f"coarse map is {coarse.heatmap.shape[1]}x{coarse.heatmap.shape[0]}, image is {shape[1]}x{shape[0]}")
+                raise ValueError(
+                    f"coarse map is {coarse.heatmap.shape[1]}x{coarse.heatmap.shape[0]}, image is {shape[1]}x{shape[0]}"
+                )
             return MethodOutput(heatmap=coarse.heatmap, score=pool_score(coarse.heatmap)), coarse.card, "heatmap"
         method = self.method
         if method is None:

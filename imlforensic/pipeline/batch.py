@@ -7,8 +7,9 @@ and the batch goes on; the caller gets the list of failures for the summary and 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 

@@ -15,12 +15,14 @@ import glob
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import TextIO
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
 GLOB_CHARS = set("*?[")
+
 
 @dataclass(frozen=True)
 class InputItem:
@@ -45,7 +47,8 @@ def _walk(folder: Path, recursive: bool, exclude: list[Path]) -> list[Path]:
         root_path = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _is_under((root_path / d).resolve(), exclude))
         found += [
-            root_path / name for name in sorted(files)
+            root_path / name
+            for name in sorted(files)
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
         ]
         if not recursive:

@@ -75,15 +75,34 @@ class InputInfo:
     jpeg_quality: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    FIELDS = ("path", "resolved_path", "sha256", "bytes", "format", "mode", "width", "height",
-              "exif_orientation", "conversions", "jpeg_quality")
+    FIELDS = (
+        "path",
+        "resolved_path",
+        "sha256",
+        "bytes",
+        "format",
+        "mode",
+        "width",
+        "height",
+        "exif_orientation",
+        "conversions",
+        "jpeg_quality",
+    )
 
     @classmethod
     def of(cls, image: LoadedImage) -> InputInfo:
         return cls(
-            path=image.display or str(image.path), resolved_path=str(image.path.resolve()), sha256=image.sha256,
-            bytes=image.n_bytes, format=image.format, mode=image.mode, width=image.width, height=image.height,
-            exif_orientation=image.exif_orientation, conversions=list(image.conversions), jpeg_quality=image.jpeg_quality,
+            path=image.display or str(image.path),
+            resolved_path=str(image.path.resolve()),
+            sha256=image.sha256,
+            bytes=image.n_bytes,
+            format=image.format,
+            mode=image.mode,
+            width=image.width,
+            height=image.height,
+            exif_orientation=image.exif_orientation,
+            conversions=list(image.conversions),
+            jpeg_quality=image.jpeg_quality,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -95,12 +114,17 @@ class InputInfo:
         conversions = data.get("conversions")
         return cls(
             path=str(data.get("path") or data.get("resolved_path") or "?"),
-            resolved_path=_optional(data.get("resolved_path"), str), sha256=_optional(data.get("sha256"), str),
-            bytes=_optional(data.get("bytes"), int), format=_optional(data.get("format"), str),
-            mode=_optional(data.get("mode"), str), width=_optional(data.get("width"), int),
-            height=_optional(data.get("height"), int), exif_orientation=_optional(data.get("exif_orientation"), int),
+            resolved_path=_optional(data.get("resolved_path"), str),
+            sha256=_optional(data.get("sha256"), str),
+            bytes=_optional(data.get("bytes"), int),
+            format=_optional(data.get("format"), str),
+            mode=_optional(data.get("mode"), str),
+            width=_optional(data.get("width"), int),
+            height=_optional(data.get("height"), int),
+            exif_orientation=_optional(data.get("exif_orientation"), int),
             conversions=[str(c) for c in conversions] if isinstance(conversions, list) else [],
-            jpeg_quality=_optional(data.get("jpeg_quality"), int), extra=_known(data, set(cls.FIELDS)),
+            jpeg_quality=_optional(data.get("jpeg_quality"), int),
+            extra=_known(data, set(cls.FIELDS)),
         )
 
 
@@ -128,8 +152,10 @@ class RunSettings:
         data = data if isinstance(data, dict) else {}
         boxes, notes = data.get("boxes"), data.get("notes")
         return cls(
-            command=_optional(data.get("command"), str), device=_optional(data.get("device"), str),
-            max_pixels=_optional(data.get("max_pixels"), int), threshold=_optional(data.get("threshold"), float),
+            command=_optional(data.get("command"), str),
+            device=_optional(data.get("device"), str),
+            max_pixels=_optional(data.get("max_pixels"), int),
+            threshold=_optional(data.get("threshold"), float),
             boxes=boxes if isinstance(boxes, list) else None,
             notes=[str(n) for n in notes] if isinstance(notes, list) else None,
             extra=_known(data, set(cls.FIELDS)),
@@ -162,8 +188,24 @@ class ResultRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     schema = RESULT_SCHEMA
-    FIELDS = ("schema", "input", "verdict", "score", "class_probs", "flagged_fraction", "method", "refiner", "details",
-              "threshold", "settings", "outputs", "timings_s", "tool", "created", "origin")
+    FIELDS = (
+        "schema",
+        "input",
+        "verdict",
+        "score",
+        "class_probs",
+        "flagged_fraction",
+        "method",
+        "refiner",
+        "details",
+        "threshold",
+        "settings",
+        "outputs",
+        "timings_s",
+        "tool",
+        "created",
+        "origin",
+    )
 
     @property
     def is_annotation(self) -> bool:
@@ -216,7 +258,9 @@ class ResultRecord:
             details=details if isinstance(details, dict) else {},
             threshold=_optional(data.get("threshold"), float),
             settings=RunSettings.from_json(data.get("settings")),
-            outputs={str(k): str(v) for k, v in outputs.items() if isinstance(v, str)} if isinstance(outputs, dict) else {},
+            outputs={str(k): str(v) for k, v in outputs.items() if isinstance(v, str)}
+            if isinstance(outputs, dict)
+            else {},
             timings_s={str(k): float(v) for k, v in timings.items()} if isinstance(timings, dict) else {},
             tool=tool if isinstance(tool, dict) else {},
             created=str(data.get("created") or ""),
@@ -241,8 +285,11 @@ class ErrorRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ErrorRecord:
         info = data.get("input") if isinstance(data.get("input"), dict) else {}
-        return cls(path=str(info.get("path") or info.get("resolved_path") or "?"), error=str(data.get("error") or "failed"),
-                   extra=_known(data, {"schema", "input", "error"}))
+        return cls(
+            path=str(info.get("path") or info.get("resolved_path") or "?"),
+            error=str(data.get("error") or "failed"),
+            extra=_known(data, {"schema", "input", "error"}),
+        )
 
 
 Record = ResultRecord | ErrorRecord

@@ -12,9 +12,9 @@ refiner and threshold (a resumed batch). A failing input is reported and the bat
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from imlforensic.io.hashing import sha256_file
 from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
@@ -82,8 +82,10 @@ def same_setup(record: ResultRecord, analyzer: Analyzer) -> bool:
     """Whether an earlier record was made by this analyzer's method, weights, refiner and threshold."""
     method, refiner = analyzer.method_card, analyzer.refiner_card
     return (
-        record.method is not None and method is not None
-        and record.method.name == method.name and record.method.weights_sha256 == method.weights_sha256
+        record.method is not None
+        and method is not None
+        and record.method.name == method.name
+        and record.method.weights_sha256 == method.weights_sha256
         and (record.refiner.name if record.refiner else None) == (refiner.name if refiner else None)
         and record.threshold == analyzer.threshold
     )
@@ -99,30 +101,42 @@ def method_folders(analyzers: list[Analyzer]) -> list[str]:
     return names
 
 
-def run_inputs(request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None,
-               show_progress: bool = True) -> RunReport:
+def run_inputs(
+    request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, show_progress: bool = True
+) -> RunReport:
     """Analyse every input with every analyzer (see the module docstring).
 
     Raises :class:`NoInputsError` when nothing was found, :class:`OutputFolderError` when ``out``
     cannot be written and :class:`MethodLoadError` when a model cannot be built; every per-input
     problem is in the report instead.
     """
-    expansion = expand_inputs(request.inputs, recursive=request.recursive,
-                              exclude=[request.out] if request.out is not None else [])
+    expansion = expand_inputs(
+        request.inputs, recursive=request.recursive, exclude=[request.out] if request.out is not None else []
+    )
     if not expansion.items and not expansion.missing:
-        raise NoInputsError("no image files found in the given inputs" + ("" if request.recursive else " (folders: add --recursive?)"))
+        raise NoInputsError(
+            "no image files found in the given inputs" + ("" if request.recursive else " (folders: add --recursive?)")
+        )
     if request.out is not None and expansion.items:
         check_writable(request.out)
     for analyzer in request.analyzers:
         try:
             analyzer.load()
         except (WeightsError, ImportError, ValueError, RuntimeError, TypeError) as exc:
-            what = f"{analyzer.method_name!r}" + (f" with refiner {analyzer.refiner_entry.name!r}" if analyzer.refiner_entry else "")
+            what = f"{analyzer.method_name!r}" + (
+                f" with refiner {analyzer.refiner_entry.name!r}" if analyzer.refiner_entry else ""
+            )
             raise MethodLoadError(f"cannot load {what}: {one_line(exc)}") from None
     folders = method_folders(request.analyzers)
-    kinds = [map_kinds(analyzer.refiner_entry is not None) if request.write_maps else () for analyzer in request.analyzers]
-    settings = [RunSettings(command=request.command, device=request.device, max_pixels=request.max_pixels,
-                            threshold=analyzer.threshold) for analyzer in request.analyzers]
+    kinds = [
+        map_kinds(analyzer.refiner_entry is not None) if request.write_maps else () for analyzer in request.analyzers
+    ]
+    settings = [
+        RunSettings(
+            command=request.command, device=request.device, max_pixels=request.max_pixels, threshold=analyzer.threshold
+        )
+        for analyzer in request.analyzers
+    ]
     collected: list[ResultRecord] = []
 
     def job(item: InputItem) -> tuple[list[ResultRecord], bool]:
@@ -145,7 +159,9 @@ def run_inputs(request: RunRequest, on_record: Callable[[ResultRecord], None] | 
                         record.outputs.update(write_maps(analysis, outputs))
                     write_record(record, outputs)
                 except OSError as exc:
-                    raise InputFailure(f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}") from None
+                    raise InputFailure(
+                        f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}"
+                    ) from None
             records.append(record)
         return records, reused == len(records)
 
@@ -158,7 +174,9 @@ def run_inputs(request: RunRequest, on_record: Callable[[ResultRecord], None] | 
     return RunReport(batch=batch, missing=expansion.missing, records=collected)
 
 
-def _existing(outputs: OutputSet | None, kinds: tuple[str, ...], item: InputItem, analyzer: Analyzer) -> ResultRecord | None:
+def _existing(
+    outputs: OutputSet | None, kinds: tuple[str, ...], item: InputItem, analyzer: Analyzer
+) -> ResultRecord | None:
     if outputs is None:
         return None
     try:

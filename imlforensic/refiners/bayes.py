@@ -73,8 +73,8 @@ The dev-set check (a small sweep of ``neutral`` and ``region_prior``) is in docs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Sequence
 
 import numpy as np
 
@@ -118,18 +118,20 @@ class FusionParams:
         """The region prior pi (``region_prior``, by default the map's neutral point)."""
         return self.neutral if self.region_prior is None else self.region_prior
 
-    def for_threshold(self, threshold: float) -> "FusionParams":
+    def for_threshold(self, threshold: float) -> FusionParams:
         """These parameters for a map decided at ``threshold`` instead of 0.5: ``neutral`` keeps
         its log-odds distance below the threshold."""
         shift = float(np.log(self.neutral) - np.log1p(-self.neutral))
         z = float(np.log(np.clip(threshold, 0.01, 0.99)) - np.log1p(-np.clip(threshold, 0.01, 0.99))) + shift
         return replace(self, neutral=float(np.clip(1.0 / (1.0 + np.exp(-z)), 0.01, 0.99)))
 
-    def with_overrides(self, **overrides: float) -> "FusionParams":
+    def with_overrides(self, **overrides: float) -> FusionParams:
         known = {f.name for f in fields(self)}
         unknown = set(overrides) - known
         if unknown:
-            raise ValueError(f"unknown fusion parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown fusion parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
         return replace(self, **overrides)
 
 

@@ -11,18 +11,19 @@ edit in the background would be averaged away with the whole scene.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
 
-from imlforensic.refiners.bayes import FusionParams, FusionResult, fuse_partition
 from imlforensic.refiners.base import Refiner, resize_labels, resize_rgb
+from imlforensic.refiners.bayes import FusionParams, FusionResult, fuse_partition
 from imlforensic.refiners.prompts import Box
+from imlforensic.refiners.superpixel import superpixels
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
-from imlforensic.refiners.superpixel import superpixels
 
 BACKBONES = ("mobilenet_v3_large", "resnet50")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,14 +48,20 @@ def build_network(backbone: str, weights_path: Path | str | None, device: str | 
     return net
 
 
-def semantic_labels(net: Callable[[Any], Any], rgb: np.ndarray, short_side: int = 520, device: str | None = None) -> np.ndarray:
+def semantic_labels(
+    net: Callable[[Any], Any], rgb: np.ndarray, short_side: int = 520, device: str | None = None
+) -> np.ndarray:
     """Per-pixel class index (full size) from a torchvision segmentation network."""
     import torch
 
     h, w = rgb.shape[:2]
     scale = short_side / min(h, w)
     small_shape = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
-    small = resize_rgb(rgb, small_shape) if scale < 1 else cv2.resize(rgb, (small_shape[1], small_shape[0]), interpolation=cv2.INTER_LINEAR)
+    small = (
+        resize_rgb(rgb, small_shape)
+        if scale < 1
+        else cv2.resize(rgb, (small_shape[1], small_shape[0]), interpolation=cv2.INTER_LINEAR)
+    )
     x = torch.from_numpy(small).permute(2, 0, 1).float().div(255.0)
     x = (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
     with torch.inference_mode():
@@ -89,8 +96,14 @@ def semantic_partition(rgb: np.ndarray, classes: np.ndarray, max_region: float =
 class DeepLabRefiner(Refiner):
     name = "deeplab"
 
-    def __init__(self, net: Any, device: str | None = None, params: FusionParams | None = None, max_region: float = 0.05,
-                 card: ModelCard | None = None) -> None:
+    def __init__(
+        self,
+        net: Any,
+        device: str | None = None,
+        params: FusionParams | None = None,
+        max_region: float = 0.05,
+        card: ModelCard | None = None,
+    ) -> None:
         super().__init__(params, card)
         self.net = net
         self.device = device

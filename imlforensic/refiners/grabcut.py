@@ -14,13 +14,11 @@ classical box-to-mask use.
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 
-from imlforensic.refiners.bayes import CandidateGroup, FusionParams, FusionResult, fuse_candidates
 from imlforensic.refiners.base import Refiner, resize_map, resize_rgb
+from imlforensic.refiners.bayes import CandidateGroup, FusionParams, FusionResult, fuse_candidates
 from imlforensic.refiners.prompts import Box, Prompt, box_mask, box_slices, prompts_from_map
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
@@ -33,7 +31,9 @@ def _window(box: Box, shape: tuple[int, int], margin: float) -> tuple[int, int, 
     return (max(0, int(x0 - mx)), max(0, int(y0 - my)), min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my))))
 
 
-def _run_grabcut(bgr: np.ndarray, trimap: np.ndarray, iterations: int, rect: tuple[int, int, int, int] | None) -> np.ndarray:
+def _run_grabcut(
+    bgr: np.ndarray, trimap: np.ndarray, iterations: int, rect: tuple[int, int, int, int] | None
+) -> np.ndarray:
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     mask = trimap.copy()
     try:
@@ -50,8 +50,13 @@ class GrabCutRefiner(Refiner):
     name = "grabcut"
 
     def __init__(
-        self, params: FusionParams | None = None, margin: float = 0.5, max_side: int = 320,
-        iterations: int = 4, max_prompts: int = 4, card: ModelCard | None = None,
+        self,
+        params: FusionParams | None = None,
+        margin: float = 0.5,
+        max_side: int = 320,
+        iterations: int = 4,
+        max_prompts: int = 4,
+        card: ModelCard | None = None,
     ) -> None:
         super().__init__(params, card)
         self.margin = margin
@@ -92,7 +97,9 @@ class GrabCutRefiner(Refiner):
         full[wy0:wy1, wx0:wx1] = window_fg
         return full
 
-    def _groups(self, rgb: np.ndarray, coarse: np.ndarray | None, prompts: list[Prompt], threshold: float) -> list[CandidateGroup]:
+    def _groups(
+        self, rgb: np.ndarray, coarse: np.ndarray | None, prompts: list[Prompt], threshold: float
+    ) -> list[CandidateGroup]:
         groups = []
         for prompt in prompts:
             box = prompt.boxes[0]

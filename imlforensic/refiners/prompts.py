@@ -69,7 +69,7 @@ def load_boxes(path: Path | str) -> list[Box]:
     if isinstance(data, dict):
         data = data.get("boxes")
     if not isinstance(data, list):
-        raise BoxError(f"{path}: expected a list of boxes or {{\"boxes\": [...]}}")
+        raise BoxError(f'{path}: expected a list of boxes or {{"boxes": [...]}}')
     boxes = []
     for i, item in enumerate(data):
         if isinstance(item, dict):
@@ -128,8 +128,8 @@ def prompts_from_map(
         if stats[label, cv2.CC_STAT_AREA] < min_area:
             continue
         x, y, bw, bh = (int(v) for v in stats[label, :4])
-        window = coarse[y:y + bh, x:x + bw]
-        inside = labels[y:y + bh, x:x + bw] == label
+        window = coarse[y : y + bh, x : x + bw]
+        inside = labels[y : y + bh, x : x + bw] == label
         values = np.where(inside, window, -1.0)
         peak = float(values.max())
         py, px = np.unravel_index(int(np.argmax(values)), values.shape)

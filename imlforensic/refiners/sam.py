@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from imlforensic.maps import sigmoid
-from imlforensic.refiners.bayes import CandidateGroup, FusionParams, FusionResult, fuse_candidates
 from imlforensic.refiners.base import Refiner
+from imlforensic.refiners.bayes import CandidateGroup, FusionParams, FusionResult, fuse_candidates
 from imlforensic.refiners.prompts import Box, Prompt, box_mask, box_slices, prompts_from_map
 from imlforensic.registry.builtin import SAM_REFERENCE
 from imlforensic.registry.cards import ModelCard
@@ -44,7 +44,9 @@ def load_state_dict(path: Path | str) -> dict[str, Any]:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated files, non-checkpoints
-        raise ValueError(f"{path}: not a loadable PyTorch checkpoint ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise ValueError(
+            f"{path}: not a loadable PyTorch checkpoint ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
@@ -74,18 +76,31 @@ def build_litemedsam_model() -> Any:
     from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     encoder = TinyViT(
-        img_size=256, in_chans=3, embed_dims=[64, 128, 160, 320], depths=[2, 2, 6, 2],
-        num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7], mlp_ratio=4.0, drop_rate=0.0,
-        drop_path_rate=0.0, use_checkpoint=False, mbconv_expand_ratio=4.0, local_conv_size=3,
+        img_size=256,
+        in_chans=3,
+        embed_dims=[64, 128, 160, 320],
+        depths=[2, 2, 6, 2],
+        num_heads=[2, 4, 5, 10],
+        window_sizes=[7, 7, 14, 7],
+        mlp_ratio=4.0,
+        drop_rate=0.0,
+        drop_path_rate=0.0,
+        use_checkpoint=False,
+        mbconv_expand_ratio=4.0,
+        local_conv_size=3,
         layer_lr_decay=0.8,
     )
     return Sam(
         image_encoder=encoder,
-        prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(64, 64), input_image_size=(256, 256), mask_in_chans=16),
+        prompt_encoder=PromptEncoder(
+            embed_dim=256, image_embedding_size=(64, 64), input_image_size=(256, 256), mask_in_chans=16
+        ),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
             transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
-            transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256,
+            transformer_dim=256,
+            iou_head_depth=3,
+            iou_head_hidden_dim=256,
         ),
         pixel_mean=[0.0, 0.0, 0.0],  # (x - 0) / 255: the [0, 1] input LiteMedSAM was trained with
         pixel_std=[255.0, 255.0, 255.0],
@@ -99,7 +114,8 @@ def build_predictor(arch: str, weights_path: Path | str, device: str | None) -> 
     state = load_state_dict(weights_path)
     if arch == "vit_t":
         try:
-            from mobile_sam import SamPredictor as MobilePredictor, sam_model_registry as mobile_registry
+            from mobile_sam import SamPredictor as MobilePredictor
+            from mobile_sam import sam_model_registry as mobile_registry
         except ImportError:
             raise ImportError(
                 "MobileSAM (vit_t) needs the mobile_sam package from the MobileSAM repository "
@@ -135,8 +151,14 @@ def _fuse_conv_bn(module: Any) -> None:
 class SamRefiner(Refiner):
     name = "sam"
 
-    def __init__(self, predictor: Any, arch: str, params: FusionParams | None = None, max_prompts: int = 8,
-                 card: ModelCard | None = None) -> None:
+    def __init__(
+        self,
+        predictor: Any,
+        arch: str,
+        params: FusionParams | None = None,
+        max_prompts: int = 8,
+        card: ModelCard | None = None,
+    ) -> None:
         super().__init__(params, card)
         self.predictor = predictor
         self.arch = arch
@@ -151,15 +173,20 @@ class SamRefiner(Refiner):
 
         predictor = self.predictor
         device = predictor.device
-        box_t = predictor.transform.apply_boxes_torch(torch.as_tensor(np.asarray(boxes, dtype=np.float32), device=device), predictor.original_size)
+        box_t = predictor.transform.apply_boxes_torch(
+            torch.as_tensor(np.asarray(boxes, dtype=np.float32), device=device), predictor.original_size
+        )
         coords = labels = None
         if points is not None:
             coords = predictor.transform.apply_coords_torch(
-                torch.as_tensor(np.asarray(points, dtype=np.float32)[:, None, :], device=device), predictor.original_size
+                torch.as_tensor(np.asarray(points, dtype=np.float32)[:, None, :], device=device),
+                predictor.original_size,
             )
             labels = torch.ones(coords.shape[:2], dtype=torch.int, device=device)
         with torch.inference_mode():
-            logits, quality, _ = predictor.predict_torch(coords, labels, boxes=box_t, multimask_output=multimask, return_logits=True)
+            logits, quality, _ = predictor.predict_torch(
+                coords, labels, boxes=box_t, multimask_output=multimask, return_logits=True
+            )
         return logits.float().cpu().numpy(), quality.float().cpu().numpy()
 
     def _groups(self, prompts: list[Prompt], shape: tuple[int, int]) -> list[CandidateGroup]:
@@ -176,9 +203,13 @@ class SamRefiner(Refiner):
         for prompt, candidates in zip(prompts, outputs):
             kept = [(m, q) for m, q in candidates if m.any()]
             if kept:
-                groups.append(CandidateGroup(
-                    domain=box_mask([prompt.boxes[0]], shape), candidates=[m for m, _ in kept], weights=[q for _, q in kept],
-                ))
+                groups.append(
+                    CandidateGroup(
+                        domain=box_mask([prompt.boxes[0]], shape),
+                        candidates=[m for m, _ in kept],
+                        weights=[q for _, q in kept],
+                    )
+                )
         return groups
 
     def fuse(self, rgb: np.ndarray, coarse: np.ndarray, boxes: list[Box] | None, params: FusionParams) -> FusionResult:
@@ -237,7 +268,15 @@ def local_checkpoint_entry(path: str | Path, name: str = "sam-local") -> ModelEn
     arch = infer_arch(load_state_dict(path))
     requires = ("segment_anything", "mobile_sam") if arch == "vit_t" else ("segment_anything",)
     return ModelEntry(
-        name=name, task="segmenter", version="1.0", summary=f"Segment Anything {arch} from {path}",
-        builder="imlforensic.refiners.sam:build", requires=requires, uses_torch=True,
-        weights=LocalFile(str(path.resolve())), reference=SAM_REFERENCE, classes=(), extra={"arch": arch},
+        name=name,
+        task="segmenter",
+        version="1.0",
+        summary=f"Segment Anything {arch} from {path}",
+        builder="imlforensic.refiners.sam:build",
+        requires=requires,
+        uses_torch=True,
+        weights=LocalFile(str(path.resolve())),
+        reference=SAM_REFERENCE,
+        classes=(),
+        extra={"arch": arch},
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from imlforensic.refiners.bayes import FusionParams, FusionResult, fuse_partition
 from imlforensic.refiners.base import Refiner, resize_labels, resize_rgb, work_shape
+from imlforensic.refiners.bayes import FusionParams, FusionResult, fuse_partition
 from imlforensic.refiners.prompts import Box
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
@@ -19,7 +19,9 @@ from imlforensic.registry.registry import BuildContext
 ALGORITHMS = ("slic", "felzenszwalb")
 
 
-def superpixels(rgb: np.ndarray, algorithm: str = "slic", region_fraction: float = 1.0 / 20.0, max_side: int = 512) -> np.ndarray:
+def superpixels(
+    rgb: np.ndarray, algorithm: str = "slic", region_fraction: float = 1.0 / 20.0, max_side: int = 512
+) -> np.ndarray:
     """Integer label map (full size) of superpixels whose side is about ``region_fraction`` of the short side."""
     from skimage.segmentation import felzenszwalb, slic
 
@@ -29,7 +31,9 @@ def superpixels(rgb: np.ndarray, algorithm: str = "slic", region_fraction: float
     side = max(4.0, region_fraction * min(small_shape))
     if algorithm == "slic":
         n_segments = max(16, int(round(small_shape[0] * small_shape[1] / side**2)))
-        labels = slic(small, n_segments=n_segments, compactness=10.0, sigma=1.0, start_label=0, enforce_connectivity=True)
+        labels = slic(
+            small, n_segments=n_segments, compactness=10.0, sigma=1.0, start_label=0, enforce_connectivity=True
+        )
     elif algorithm == "felzenszwalb":
         # scale ~ region area: larger values give larger regions; min_size keeps tiny fragments out.
         labels = felzenszwalb(small, scale=side * 8.0, sigma=0.8, min_size=int(side * side / 4))
@@ -41,8 +45,13 @@ def superpixels(rgb: np.ndarray, algorithm: str = "slic", region_fraction: float
 class SuperpixelRefiner(Refiner):
     name = "superpixel"
 
-    def __init__(self, algorithm: str = "slic", params: FusionParams | None = None, max_side: int = 512,
-                 card: ModelCard | None = None) -> None:
+    def __init__(
+        self,
+        algorithm: str = "slic",
+        params: FusionParams | None = None,
+        max_side: int = 512,
+        card: ModelCard | None = None,
+    ) -> None:
         super().__init__(params, card)
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown superpixel algorithm {algorithm!r}; use {' or '.join(ALGORITHMS)}")

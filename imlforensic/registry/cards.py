@@ -29,8 +29,12 @@ class ModelCard:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "name": self.name, "task": self.task, "version": self.version,
-            "weights_sha256": self.weights_sha256, "reference": self.reference, "classes": list(self.classes),
+            "name": self.name,
+            "task": self.task,
+            "version": self.version,
+            "weights_sha256": self.weights_sha256,
+            "reference": self.reference,
+            "classes": list(self.classes),
         }
         if self.task == "input":
             data.update({"path": self.path, "sha256": self.sha256})
@@ -44,11 +48,14 @@ class ModelCard:
         known = {"name", "task", "version", "weights_sha256", "reference", "classes", "path", "sha256"}
         classes = data.get("classes")
         return cls(
-            name=str(data["name"]), task=str(data.get("task") or ""),
-            version=_text(data.get("version")), weights_sha256=_text(data.get("weights_sha256")),
+            name=str(data["name"]),
+            task=str(data.get("task") or ""),
+            version=_text(data.get("version")),
+            weights_sha256=_text(data.get("weights_sha256")),
             reference=_text(data.get("reference")),
             classes=tuple(str(c) for c in classes) if isinstance(classes, list) else LOCALIZER_CLASSES,
-            path=_text(data.get("path")), sha256=_text(data.get("sha256")),
+            path=_text(data.get("path")),
+            sha256=_text(data.get("sha256")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

@@ -23,9 +23,10 @@ import importlib
 import importlib.util
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from imlforensic.io.hashing import sha256_file
 from imlforensic.io.messages import notice
@@ -135,7 +136,9 @@ class Registry:
     def names(self, task: Task | None = None) -> list[str]:
         return [e.name for e in self.entries(task)]
 
-    def with_weights(self, name: str | ModelEntry, path: str | Path, summary: str | None = None, **changes: Any) -> ModelEntry:
+    def with_weights(
+        self, name: str | ModelEntry, path: str | Path, summary: str | None = None, **changes: Any
+    ) -> ModelEntry:
         """An entry like ``name`` that loads the checkpoint at ``path`` (``--weights``); not registered.
 
         It keeps the name (so its method notes and options still apply), its version gains
@@ -149,8 +152,12 @@ class Registry:
         if not file.is_file():
             raise ValueError(f"weights {file}: no such file")
         return replace(
-            entry, weights=LocalFile(str(file.resolve())), version=entry.version.split("+")[0] + "+local",
-            summary=summary or f"{entry.summary} [weights: {file}]", fallback=None, **changes,
+            entry,
+            weights=LocalFile(str(file.resolve())),
+            version=entry.version.split("+")[0] + "+local",
+            summary=summary or f"{entry.summary} [weights: {file}]",
+            fallback=None,
+            **changes,
         )
 
     # -- state and resolution --------------------------------------------------------------
@@ -221,8 +228,12 @@ class Registry:
         """The provenance outputs record for the model ``name`` runs as."""
         entry = self.resolve(name, quiet=True)
         return ModelCard(
-            name=entry.name, task=entry.task, version=entry.version, weights_sha256=self.weights_sha256(entry),
-            reference=entry.reference or None, classes=entry.classes,
+            name=entry.name,
+            task=entry.task,
+            version=entry.version,
+            weights_sha256=self.weights_sha256(entry),
+            reference=entry.reference or None,
+            classes=entry.classes,
         )
 
     # -- building --------------------------------------------------------------------------

@@ -190,8 +190,13 @@ def _download(url: str, destination: Path, progress: bool, expected_size: int | 
         with urllib.request.urlopen(request, timeout=timeout) as response, open(destination, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or expected_size
             with tqdm(
-                total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=Path(url).name or "download", disable=not progress, leave=False,
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=Path(url).name or "download",
+                disable=not progress,
+                leave=False,
             ) as bar:
                 while block := response.read(1 << 16):
                     out.write(block)

@@ -3,10 +3,10 @@ report (score, threshold, heatmap, mask, metadata, known limits, evidence integr
 
 from __future__ import annotations
 
+from imlforensic.report.cover import distinct_cards
 from imlforensic.report.layout import Block, text_blocks
 from imlforensic.report.methods import describe
 from imlforensic.report.style import BODY, H1, H3, KEY, REF, SMALL, ItemInfo, ReportMeta, bullet_blocks, heading
-from imlforensic.report.cover import distinct_cards
 
 
 def appendix_blocks(meta: ReportMeta, infos: list[ItemInfo]) -> list[Block]:
@@ -14,8 +14,8 @@ def appendix_blocks(meta: ReportMeta, infos: list[ItemInfo]) -> list[Block]:
     x, W = paper.margin_x, paper.content_width
     blocks: list[Block] = [heading("Appendix A — Methods", H1, x, W, space_before=0, keep=2)]
     blocks += text_blocks(
-        "A paragraph for each method and refiner used in this report, with the publications it builds on.",
-        SMALL, W, x)
+        "A paragraph for each method and refiner used in this report, with the publications it builds on.", SMALL, W, x
+    )
     seen: set[str] = set()
     descriptions = []
     for role, card, _count in distinct_cards(infos):
@@ -51,11 +51,11 @@ def appendix_blocks(meta: ReportMeta, infos: list[ItemInfo]) -> list[Block]:
 
 
 def reading_guide(thresholds: str, refined: bool, has_classes: bool) -> list[tuple[str, list[str]]]:
-    verdicts = (
-        "The verdict is 'manipulated' when the score reaches the threshold and 'authentic' otherwise."
-        + (" A three-class model can also answer 'generated' (a fully synthetic picture) when that class is the most "
-           "probable; its class probabilities are printed on the page." if has_classes else
-           " A three-class model (not used here) can also answer 'generated', for a fully synthetic picture.")
+    verdicts = "The verdict is 'manipulated' when the score reaches the threshold and 'authentic' otherwise." + (
+        " A three-class model can also answer 'generated' (a fully synthetic picture) when that class is the most "
+        "probable; its class probabilities are printed on the page."
+        if has_classes
+        else " A three-class model (not used here) can also answer 'generated', for a fully synthetic picture."
     )
     overlay = (
         "The overlay draws the mask on a slightly desaturated copy of the picture: a translucent orange fill and a "
@@ -63,61 +63,84 @@ def reading_guide(thresholds: str, refined: bool, has_classes: bool) -> list[tup
         "The flagged area is the mask's share of the image."
     )
     if refined:
-        overlay += (" When a refiner was used, the heatmap, mask and main overlay are the refined result, and the "
-                    "overlay before refinement is shown beside it; refinement follows object boundaries more closely, "
-                    "but it can also spread a false alarm over a whole object.")
+        overlay += (
+            " When a refiner was used, the heatmap, mask and main overlay are the refined result, and the "
+            "overlay before refinement is shown beside it; refinement follows object boundaries more closely, "
+            "but it can also spread a false alarm over a whole object."
+        )
     return [
-        ("Score and verdict", [
-            "Each image gets a score between 0 and 1: how strongly the method finds signs of an edit. " + verdicts,
-            "A score is not the probability that someone tampered with the picture in bad faith, and 'authentic' "
-            "means only that this method found no region reaching the threshold: it is not a certificate of "
-            "authenticity.",
-        ]),
-        ("Threshold", [
-            f"Threshold used in this report: {thresholds}. Lowering the threshold finds more edits and raises more "
-            "false alarms; raising it does the reverse. The mask and the overlay use the same threshold as the "
-            "verdict. For methods whose score is read from their map, as all built-in ones (mvcam, mvcam-net, sel, noise, classical) "
-            "do, the two always agree: an image judged authentic has an empty mask, one judged manipulated has at "
-            "least one flagged region. For the classical methods the default of 0.5 is calibrated so that about one "
-            "authentic photograph in twenty shows a flagged region.",
-        ]),
-        ("Heatmap", [
-            "The heatmap gives, for every pixel, the probability of an edit on the scale printed under it. Its "
-            "colormap, cividis, runs from dark blue (0) to yellow (1), reads the same for colour-blind readers and "
-            "stays ordered in grey print (darker = lower). The mark on the scale is the threshold. Maps are smoothed: "
-            "they point at regions, not exact edges, and a bright area does not say what kind of edit it is.",
-        ]),
-        ("Mask and overlay", [
-            "The mask is the set of pixels whose probability reaches the threshold, keeping only connected regions "
-            "of at least 0.25 % of the image (and at least 16 pixels), so isolated specks are not reported. On the "
-            "page it is printed dark on white.",
-            overlay,
-        ]),
-        ("Metadata", [
-            "Camera, software and dates come from the file's EXIF and XMP metadata, which any program can remove or "
-            "rewrite. Editing software named there means that the file was saved by that program, possibly only to "
-            "crop it or adjust its colours; its absence proves nothing. Pictures from messaging apps and social "
-            "networks usually carry no metadata at all.",
-        ]),
-        ("Known limits", [
-            "• False alarms: heavy or repeated JPEG recompression, resizing, screenshots, pictures pasted into "
-            "documents, strong noise reduction or sharpening, phone HDR and 'computational photography', text and "
-            "graphics overlays, and large flat, dark or saturated areas can all make a region look inconsistent. "
-            "Check each flagged region against the content of the picture.",
-            "• Missed edits: edits smaller than the minimum region, edits followed by a strong recompression of the "
-            "whole picture, copy-moves of flat or untextured areas (too few distinctive points to match), copies "
-            "whose colours were changed, and fully regenerated pictures (unless a three-class method is used) can go "
-            "undetected. A copy-move can also be shown on its source region as well as on the copy.",
-            "• Maps are coarse: boundaries are approximate and small or thin edits can merge with their surroundings. "
-            "Large images are shown downscaled on the pages (each page says so); the full-resolution maps are in the "
-            "results folder.",
-            "• A result is one piece of evidence, to be weighed with others (the source and context of the picture, "
-            "other copies of it); it is not proof on its own.",
-        ]),
-        ("Evidence integrity", [
-            "Inputs are never modified. Each page gives the sha256 of the analysed file; the report checks that the "
-            "original it shows still has that sha256 and says so when it has changed or cannot be found. The pictures "
-            "on the pages are copies resampled for display; the maps, masks and JSON records in the results folder "
-            "are the reference outputs.",
-        ]),
+        (
+            "Score and verdict",
+            [
+                "Each image gets a score between 0 and 1: how strongly the method finds signs of an edit. " + verdicts,
+                "A score is not the probability that someone tampered with the picture in bad faith, and 'authentic' "
+                "means only that this method found no region reaching the threshold: it is not a certificate of "
+                "authenticity.",
+            ],
+        ),
+        (
+            "Threshold",
+            [
+                f"Threshold used in this report: {thresholds}. Lowering the threshold finds more edits and raises more "
+                "false alarms; raising it does the reverse. The mask and the overlay use the same threshold as the "
+                "verdict. For methods whose score is read from their map, as all built-in ones (mvcam, mvcam-net, sel, noise, classical) "
+                "do, the two always agree: an image judged authentic has an empty mask, one judged manipulated has at "
+                "least one flagged region. For the classical methods the default of 0.5 is calibrated so that about one "
+                "authentic photograph in twenty shows a flagged region.",
+            ],
+        ),
+        (
+            "Heatmap",
+            [
+                "The heatmap gives, for every pixel, the probability of an edit on the scale printed under it. Its "
+                "colormap, cividis, runs from dark blue (0) to yellow (1), reads the same for colour-blind readers and "
+                "stays ordered in grey print (darker = lower). The mark on the scale is the threshold. Maps are smoothed: "
+                "they point at regions, not exact edges, and a bright area does not say what kind of edit it is.",
+            ],
+        ),
+        (
+            "Mask and overlay",
+            [
+                "The mask is the set of pixels whose probability reaches the threshold, keeping only connected regions "
+                "of at least 0.25 % of the image (and at least 16 pixels), so isolated specks are not reported. On the "
+                "page it is printed dark on white.",
+                overlay,
+            ],
+        ),
+        (
+            "Metadata",
+            [
+                "Camera, software and dates come from the file's EXIF and XMP metadata, which any program can remove or "
+                "rewrite. Editing software named there means that the file was saved by that program, possibly only to "
+                "crop it or adjust its colours; its absence proves nothing. Pictures from messaging apps and social "
+                "networks usually carry no metadata at all.",
+            ],
+        ),
+        (
+            "Known limits",
+            [
+                "• False alarms: heavy or repeated JPEG recompression, resizing, screenshots, pictures pasted into "
+                "documents, strong noise reduction or sharpening, phone HDR and 'computational photography', text and "
+                "graphics overlays, and large flat, dark or saturated areas can all make a region look inconsistent. "
+                "Check each flagged region against the content of the picture.",
+                "• Missed edits: edits smaller than the minimum region, edits followed by a strong recompression of the "
+                "whole picture, copy-moves of flat or untextured areas (too few distinctive points to match), copies "
+                "whose colours were changed, and fully regenerated pictures (unless a three-class method is used) can go "
+                "undetected. A copy-move can also be shown on its source region as well as on the copy.",
+                "• Maps are coarse: boundaries are approximate and small or thin edits can merge with their surroundings. "
+                "Large images are shown downscaled on the pages (each page says so); the full-resolution maps are in the "
+                "results folder.",
+                "• A result is one piece of evidence, to be weighed with others (the source and context of the picture, "
+                "other copies of it); it is not proof on its own.",
+            ],
+        ),
+        (
+            "Evidence integrity",
+            [
+                "Inputs are never modified. Each page gives the sha256 of the analysed file; the report checks that the "
+                "original it shows still has that sha256 and says so when it has changed or cannot be found. The pictures "
+                "on the pages are copies resampled for display; the maps, masks and JSON records in the results folder "
+                "are the reference outputs.",
+            ],
+        ),
     ]

@@ -7,9 +7,9 @@ import io
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
@@ -25,8 +25,8 @@ from imlforensic.report.image_page import PageImages, image_page
 from imlforensic.report.layout import PAPERS, Canvas, FlowPage, paginate
 from imlforensic.report.metadata import find_original
 from imlforensic.report.panels import heatmap_values, prepare, read_png, target_width
-from imlforensic.report.style import ItemInfo, ReportMeta, card_line, draw_footer
 from imlforensic.report.pdfimages import embed
+from imlforensic.report.style import ItemInfo, ReportMeta, card_line, draw_footer
 
 DEFAULT_TITLE = "Image analysis report"
 DEFAULT_PPI = 200.0
@@ -85,7 +85,9 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
         tags.append("outputs incomplete")
     if original.status != "ok":
         notes.append(original.message)
-        tags.append({"missing": "original missing", "changed": "original changed"}.get(original.status, "original unreadable"))
+        tags.append(
+            {"missing": "original missing", "changed": "original changed"}.get(original.status, "original unreadable")
+        )
     if original.metadata is not None:
         notes += original.metadata.notes
         if original.metadata.editors:
@@ -95,8 +97,9 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
         if original.metadata.generators or original.metadata.generation_parameters:
             tags.append("generator in metadata")
     if record.verdict == "generated":
-        notes.append("Judged generated: the whole picture is likely synthetic, so the map is not an outline of an "
-                      "edited region.")
+        notes.append(
+            "Judged generated: the whole picture is likely synthetic, so the map is not an outline of an edited region."
+        )
     if item.refined:
         tags.append("refined")
     col_w = (meta.paper.content_width - 14) / 2
@@ -131,8 +134,9 @@ def load_page_images(info: ItemInfo, max_pixels: int) -> PageImages:
                         f"{info.width} × {info.height} px."
                     )
     files = item.files
-    decoded = {kind: read_png(path) for kind, path in files.items()
-               if kind in ("heatmap", "overlay", "coarse_overlay", "mask")}
+    decoded = {
+        kind: read_png(path) for kind, path in files.items() if kind in ("heatmap", "overlay", "coarse_overlay", "mask")
+    }
     if decoded.get("heatmap") is None and "heatmap_color" in files:  # the colour map only as a fallback
         decoded["heatmap_color"] = read_png(files["heatmap_color"])
     for kind, array in decoded.items():
@@ -166,8 +170,13 @@ class Plan:
 def plan_report(collection: Collection, options: ReportOptions) -> Plan:
     paper = PAPERS[options.paper.lower()]
     meta = ReportMeta(
-        title=options.title or DEFAULT_TITLE, case=options.case, analyst=options.analyst,
-        date=options.date or _now(), paper=paper, tool_version=__version__, ppi=options.ppi,
+        title=options.title or DEFAULT_TITLE,
+        case=options.case,
+        analyst=options.analyst,
+        date=options.date or _now(),
+        paper=paper,
+        tool_version=__version__,
+        ppi=options.ppi,
         results=[str(f.resolve()) for f in collection.folders],
     )
     items = collection.items
@@ -196,9 +205,13 @@ def plan_report(collection: Collection, options: ReportOptions) -> Plan:
     return Plan(meta=meta, items=items, infos=infos, cover=cover, appendix=appendix)
 
 
-def build_report(collection: Collection, output: Path, options: ReportOptions,
-                 progress: Callable[[int, int], None] | None = None,
-                 sections: tuple[str, ...] = ("cover", "images", "appendix")) -> ReportResult:
+def build_report(
+    collection: Collection,
+    output: Path,
+    options: ReportOptions,
+    progress: Callable[[int, int], None] | None = None,
+    sections: tuple[str, ...] = ("cover", "images", "appendix"),
+) -> ReportResult:
     """Write the PDF report (and figures) for ``collection`` to ``output`` (atomically).
 
     ``sections`` can leave parts out (previews, tests); page numbers stay those of the whole report.
@@ -240,7 +253,9 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
         with matplotlib.rc_context(RC), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
             metadata = {
-                "Title": meta.title, "Author": meta.analyst or None, "Subject": meta.case or None,
+                "Title": meta.title,
+                "Author": meta.analyst or None,
+                "Subject": meta.case or None,
                 "Keywords": "image forensics; manipulation localization; imlforensic",
                 "Creator": f"imlforensic {__version__}",
             }
@@ -250,17 +265,37 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
                 for info in plan.infos if "images" in sections else []:
                     try:
                         images = load_page_images(info, options.max_pixels)
-                        page(pdf, info.page, lambda c, info=info, images=images: image_page(c, info, meta, len(plan.infos), images, prepare))
+                        page(
+                            pdf,
+                            info.page,
+                            lambda c, info=info, images=images: image_page(
+                                c, info, meta, len(plan.infos), images, prepare
+                            ),
+                        )
                     except (MemoryError, Exception) as exc:  # one bad result must not cost the whole report
                         images = PageImages()
                         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                        info.notes.append(f"The pictures of this page could not be prepared ({reason}); "
-                                          "the saved outputs are in the results folder.")
-                        page(pdf, info.page, lambda c, info=info, images=images: image_page(c, info, meta, len(plan.infos), images, prepare))
+                        info.notes.append(
+                            f"The pictures of this page could not be prepared ({reason}); "
+                            "the saved outputs are in the results folder."
+                        )
+                        page(
+                            pdf,
+                            info.page,
+                            lambda c, info=info, images=images: image_page(
+                                c, info, meta, len(plan.infos), images, prepare
+                            ),
+                        )
                     if options.figures is not None:
-                        figures += export_figures(images, options.figures, figure_base(info), info.record.threshold,
-                                                  refined=info.item.refined, width_mm=options.figure_width_mm,
-                                                  lossless=options.lossless)
+                        figures += export_figures(
+                            images,
+                            options.figures,
+                            figure_base(info),
+                            info.record.threshold,
+                            refined=info.item.refined,
+                            width_mm=options.figure_width_mm,
+                            lossless=options.lossless,
+                        )
                     if progress is not None:
                         progress(info.index, len(plan.infos))
                 if "appendix" in sections:
@@ -270,6 +305,10 @@ def build_report(collection: Collection, output: Path, options: ReportOptions,
     finally:
         font_log.setLevel(font_log_level)
     return ReportResult(
-        path=output, pages=total, images=len(plan.infos), failed=[i for i in plan.items if not i.analysed],
-        figures=figures, seconds=time.perf_counter() - started,
+        path=output,
+        pages=total,
+        images=len(plan.infos),
+        failed=[i for i in plan.items if not i.analysed],
+        figures=figures,
+        seconds=time.perf_counter() - started,
     )

@@ -27,9 +27,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from imlforensic.pipeline.outputs import PNG_SUFFIXES, split_output_name
 from imlforensic.pipeline.records import ErrorRecord, Record, ResultRecord, parse_record
@@ -150,12 +151,22 @@ def item_from_record(record: ResultRecord, json_path: Path, root: Path) -> Repor
         status, error = "incomplete", "output file(s) missing: " + ", ".join(missing or needed_missing)
     else:
         status, error = "ok", None
-    return ReportItem(status=status, path=record.input.path, record=record, folder=folder, key=key,
-                      files=files, missing_outputs=missing, error=error)
+    return ReportItem(
+        status=status,
+        path=record.input.path,
+        record=record,
+        folder=folder,
+        key=key,
+        files=files,
+        missing_outputs=missing,
+        error=error,
+    )
 
 
 def collect(
-    folders: Iterable[Path], batch_logs: Iterable[Path] = (), only_batch: bool = False,
+    folders: Iterable[Path],
+    batch_logs: Iterable[Path] = (),
+    only_batch: bool = False,
     batch_entries: list[Record] | None = None,
 ) -> Collection:
     """Collect report items from results folders and batch logs (see the module docstring).
@@ -190,14 +201,25 @@ def collect(
                 failures.append(ReportItem(status="failed", path=record.path, error=record.error))
             elif obj is None and _has_outputs(base):
                 bases_with_json.add(base)
-                failures.append(ReportItem(status="failed", path=str(base.relative_to(folder)), folder=folder,
-                                           error=f"the record {json_path.name} is unreadable or not JSON"))
+                failures.append(
+                    ReportItem(
+                        status="failed",
+                        path=str(base.relative_to(folder)),
+                        folder=folder,
+                        error=f"the record {json_path.name} is unreadable or not JSON",
+                    )
+                )
         for base in _orphan_bases(folder, bases_with_json):
             rel = str(base.relative_to(folder))
-            failures.append(ReportItem(
-                status="failed", path=rel, folder=folder, key=rel,
-                error=f"output images without their record {base.name}.json (the run stopped before this image was done?)",
-            ))
+            failures.append(
+                ReportItem(
+                    status="failed",
+                    path=rel,
+                    folder=folder,
+                    key=rel,
+                    error=f"output images without their record {base.name}.json (the run stopped before this image was done?)",
+                )
+            )
 
     by_key = {_input_key(item.record): item for item in records if item.record}
     by_path: dict[str, ReportItem] = {}
@@ -210,8 +232,12 @@ def collect(
         if isinstance(entry, ResultRecord):
             item = by_key.get(_input_key(entry)) or by_path.get(entry.input.path)
             if item is None:
-                item = ReportItem(status="missing", path=entry.input.path, record=None,
-                                  error="listed in the batch log, but its results are not in the results folder")
+                item = ReportItem(
+                    status="missing",
+                    path=entry.input.path,
+                    record=None,
+                    error="listed in the batch log, but its results are not in the results folder",
+                )
             if id(item) in seen:
                 continue
         else:

@@ -4,15 +4,33 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from imlforensic.pipeline.records import ResultRecord
 from imlforensic.registry.cards import ModelCard
 from imlforensic.report.collect import ReportItem
 from imlforensic.report.layout import Block, Canvas, spacer, text_blocks
 from imlforensic.report.style import (
-    BODY, CELL, H2, H3, HEAD_CELL, SMALL, SUBTITLE, TITLE, VERDICT_COLOURS, ItemInfo, ReportMeta, bullet_blocks,
-    card_line, fmt_percent, fmt_score, fmt_time, heading, kv_rows, verdict_of,
+    BODY,
+    CELL,
+    H2,
+    H3,
+    HEAD_CELL,
+    SMALL,
+    SUBTITLE,
+    TITLE,
+    VERDICT_COLOURS,
+    ItemInfo,
+    ReportMeta,
+    bullet_blocks,
+    card_line,
+    fmt_percent,
+    fmt_score,
+    fmt_time,
+    heading,
+    kv_rows,
+    verdict_of,
 )
 from imlforensic.report.text import Style, ellipsize
 
@@ -45,7 +63,11 @@ def summary_counts(items: list[ReportItem]) -> str:
     verdicts = Counter(verdict_of(i) for i in items)
     total = len(items)
     parts = [f"{verdicts[v]} {v}" for v in ("manipulated", "generated", "authentic") if verdicts[v]]
-    others = [f"{verdicts[v]} {v}" for v in verdicts if v not in ("manipulated", "generated", "authentic", "failed", "missing")]
+    others = [
+        f"{verdicts[v]} {v}"
+        for v in verdicts
+        if v not in ("manipulated", "generated", "authentic", "failed", "missing")
+    ]
     bad = [f"{verdicts[v]} {v}" for v in ("failed", "missing") if verdicts[v]]
     text = f"{total} image{'s' if total != 1 else ''}: " + (", ".join(parts + others) or "none analysed")
     if bad:
@@ -53,25 +75,41 @@ def summary_counts(items: list[ReportItem]) -> str:
     return text + "."
 
 
-def cover_blocks(meta: ReportMeta, infos: list[ItemInfo], all_items: list[ReportItem], analysed_infos: dict[int, ItemInfo],
-                 warnings: list[str]) -> list[Block]:
+def cover_blocks(
+    meta: ReportMeta,
+    infos: list[ItemInfo],
+    all_items: list[ReportItem],
+    analysed_infos: dict[int, ItemInfo],
+    warnings: list[str],
+) -> list[Block]:
     paper = meta.paper
     x = paper.margin_x
     W = paper.content_width
     blocks: list[Block] = []
 
     title_lines = TITLE.wrap(meta.title, W)[:4]
-    blocks.append(Block(height=len(title_lines) * TITLE.line_height + 2,
-                        draw=lambda c, y: c.lines(x, y, title_lines, TITLE)))
-    blocks.append(Block(height=SUBTITLE.line_height + 8,
-                        draw=lambda c, y: (c.lines(x, y, ["Image manipulation analysis report"], SUBTITLE),
-                                           c.hline(x, x + W, y + SUBTITLE.line_height + 5, color="#333333", lw=0.8))))
+    blocks.append(
+        Block(height=len(title_lines) * TITLE.line_height + 2, draw=lambda c, y: c.lines(x, y, title_lines, TITLE))
+    )
+    blocks.append(
+        Block(
+            height=SUBTITLE.line_height + 8,
+            draw=lambda c, y: (
+                c.lines(x, y, ["Image manipulation analysis report"], SUBTITLE),
+                c.hline(x, x + W, y + SUBTITLE.line_height + 5, color="#333333", lw=0.8),
+            ),
+        )
+    )
 
     analysed = [i for i in infos]
     created = sorted(i.record.created for i in analysed if i.record.created)
     tool_versions = sorted({str(i.record.tool.get("version")) for i in analysed if i.record.tool})
     if created:
-        span = fmt_time(created[0]) if fmt_time(created[0]) == fmt_time(created[-1]) else f"{fmt_time(created[0])} to {fmt_time(created[-1])}"
+        span = (
+            fmt_time(created[0])
+            if fmt_time(created[0]) == fmt_time(created[-1])
+            else f"{fmt_time(created[0])} to {fmt_time(created[-1])}"
+        )
         analyses = f"{span}, with imlforensic {', '.join(tool_versions) or '?'}"
     else:
         analyses = "—"
@@ -84,8 +122,13 @@ def cover_blocks(meta: ReportMeta, infos: list[ItemInfo], all_items: list[Report
         ("Results folder", "; ".join(meta.results) or "—"),
     ]
     height = kv_rows(None, x, 0, W, info_rows, key_width=92, value_style=BODY)
-    blocks.append(Block(height=height + 6, draw=lambda c, y: kv_rows(c, x, y, W, info_rows, key_width=92, value_style=BODY),
-                        space_before=4))
+    blocks.append(
+        Block(
+            height=height + 6,
+            draw=lambda c, y: kv_rows(c, x, y, W, info_rows, key_width=92, value_style=BODY),
+            space_before=4,
+        )
+    )
 
     # models --------------------------------------------------------------------------
     blocks.append(heading("Models", H2, x, W, space_before=8))
@@ -104,13 +147,16 @@ def cover_blocks(meta: ReportMeta, infos: list[ItemInfo], all_items: list[Report
             rows.append(("Reference", card.reference))
         mono = ("Weights sha256",) if sha else ()
         h_rows = kv_rows(None, x + 8, 0, W - 8, rows, key_width=84, mono_keys=mono)
-        blocks.append(Block(
-            height=H3.line_height + h_rows + 4,
-            draw=lambda c, y, head=head, rows=rows, mono=mono: (
-                c.lines(x, y, [head], H3),
-                kv_rows(c, x + 8, y + H3.line_height + 1, W - 8, rows, key_width=84, mono_keys=mono)),
-            space_before=2,
-        ))
+        blocks.append(
+            Block(
+                height=H3.line_height + h_rows + 4,
+                draw=lambda c, y, head=head, rows=rows, mono=mono: (
+                    c.lines(x, y, [head], H3),
+                    kv_rows(c, x + 8, y + H3.line_height + 1, W - 8, rows, key_width=84, mono_keys=mono),
+                ),
+                space_before=2,
+            )
+        )
 
     # settings ------------------------------------------------------------------------
     blocks.append(heading("Settings", H2, x, W, space_before=8))
@@ -128,7 +174,9 @@ def cover_blocks(meta: ReportMeta, infos: list[ItemInfo], all_items: list[Report
     blocks += text_blocks(
         summary_counts(all_items) + " The score is the method's image-level probability of an edit; the verdict is "
         "'manipulated' when it reaches the threshold. Appendix B explains how to read the maps and their limits.",
-        BODY, W, x,
+        BODY,
+        W,
+        x,
     )
     blocks.append(spacer(5))
     blocks += summary_table(x, W, all_items, analysed_infos)
@@ -176,7 +224,7 @@ def summary_table(x: float, W: float, items: list[ReportItem], infos: dict[int, 
         return (lefts[col] + widths[col] - pad, "right") if align == "right" else (lefts[col] + pad, "left")
 
     head_lines = [HEAD_CELL.wrap(t, widths[i] - 2 * pad) for i, (t, _, _) in enumerate(TABLE_COLUMNS)]
-    head_h = max(len(l) for l in head_lines) * HEAD_CELL.line_height + 6
+    head_h = max(len(lines) for lines in head_lines) * HEAD_CELL.line_height + 6
 
     def draw_head(c: Canvas, y: float) -> None:
         c.rect(x, y, W, head_h, fill="#E9E9E9")
@@ -207,15 +255,26 @@ def summary_table(x: float, W: float, items: list[ReportItem], infos: dict[int, 
             str(info.page) if info and info.page else "—",
             ", ".join(info.tags) if info else ("see below" if not item.analysed else ""),
         ]
-        styles = [CELL, CELL, Style(8.5, bold=verdict in ("manipulated", "generated", "failed", "missing"),
-                                    color=VERDICT_COLOURS.get(verdict, ("#111111",))[0]), CELL, CELL, CELL, Style(8, color="#333333")]
+        styles = [
+            CELL,
+            CELL,
+            Style(
+                8.5,
+                bold=verdict in ("manipulated", "generated", "failed", "missing"),
+                color=VERDICT_COLOURS.get(verdict, ("#111111",))[0],
+            ),
+            CELL,
+            CELL,
+            CELL,
+            Style(8, color="#333333"),
+        ]
         wrapped = []
         for col, text in enumerate(cells):
             lines = styles[col].wrap(text, widths[col] - 2 * pad)
             if len(lines) > 4:
                 lines = lines[:3] + [ellipsize(" ".join(lines[3:]), widths[col] - 2 * pad, styles[col].size)]
             wrapped.append(lines)
-        row_h = max(len(l) * s.line_height for l, s in zip(wrapped, styles)) + 5
+        row_h = max(len(lines) * s.line_height for lines, s in zip(wrapped, styles)) + 5
         shade = n % 2 == 0
 
         def draw_row(c: Canvas, y: float, wrapped=wrapped, styles=styles, row_h=row_h, shade=shade) -> None:

@@ -23,14 +23,13 @@ from pathlib import Path
 
 import cv2
 import matplotlib
-
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import FigureCanvasPdf
 
 from imlforensic.io.atomic import atomic_write_bytes
-from imlforensic.report.layout import MM, Canvas, apply_cmap, fit
 from imlforensic.report.image_page import PageImages, draw_colorbar
+from imlforensic.report.layout import MM, Canvas, apply_cmap, fit
 from imlforensic.report.panels import HEATMAP_CMAP, mask_for_print, resize_for_figure
 from imlforensic.report.pdfimages import embed
 
@@ -72,6 +71,7 @@ def _print_pdf(canvas: Canvas, height_pt: float) -> bytes:
 # The colour bar is the same for every heatmap figure of a given width and threshold: draw it
 # once (font subsetting and Agg text rendering are the slow parts) and reuse it.
 
+
 @functools.lru_cache(maxsize=16)
 def _colorbar_pdf(width_pt: float, threshold: float | None) -> bytes:
     canvas = Canvas(width_pt, COLORBAR_H, defer_images=True)
@@ -94,8 +94,14 @@ def _colorbar_strip(width_px: int, threshold: float | None) -> np.ndarray:
     return strip
 
 
-def _pdf_of_image(array: np.ndarray, width_pt: float, height_pt: float, threshold: float | None = None,
-                  colorbar: bool = False, lossless: bool = False) -> bytes:
+def _pdf_of_image(
+    array: np.ndarray,
+    width_pt: float,
+    height_pt: float,
+    threshold: float | None = None,
+    colorbar: bool = False,
+    lossless: bool = False,
+) -> bytes:
     """A one-figure PDF: the picture (and, for heatmaps, the colour bar under it)."""
     total_h = height_pt + (COLORBAR_H if colorbar else 0.0)
     canvas = Canvas(width_pt, total_h, defer_images=True, lossless=lossless)
@@ -118,10 +124,24 @@ def _heatmap_png(rgb: np.ndarray, threshold: float | None) -> bytes:
     return png_with_dpi(np.vstack([rgb, _colorbar_strip(rgb.shape[1], threshold)]))
 
 
-def export_figures(images: PageImages, folder: Path, base: str, threshold: float | None, refined: bool,
-                   width_mm: float = 160.0, lossless: bool = False) -> list[Path]:
+def export_figures(
+    images: PageImages,
+    folder: Path,
+    base: str,
+    threshold: float | None,
+    refined: bool,
+    width_mm: float = 160.0,
+    lossless: bool = False,
+) -> list[Path]:
     """Write the figures of one image; return the files written."""
-    reference = next((a for a in (images.original, images.overlay, images.heatmap, images.heatmap_rgb, images.mask) if a is not None), None)
+    reference = next(
+        (
+            a
+            for a in (images.original, images.overlay, images.heatmap, images.heatmap_rgb, images.mask)
+            if a is not None
+        ),
+        None,
+    )
     if reference is None:
         return []
     h, w = reference.shape[:2]

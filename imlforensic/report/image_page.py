@@ -4,8 +4,9 @@ file, EXIF, notes)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +14,24 @@ from imlforensic.report.layout import RULE, Canvas, fit
 from imlforensic.report.metadata import Metadata
 from imlforensic.report.panels import HEATMAP_CMAP, Prepared, mask_for_print
 from imlforensic.report.style import (
-    BODY, CAPTION, GREY, H3, KEY, PANEL_TITLE, SMALL, VALUE, VERDICT_COLOURS, ItemInfo, ReportMeta, card_line,
-    fmt_bytes, fmt_percent, fmt_score, fmt_t, fmt_time, kv_rows,
+    BODY,
+    CAPTION,
+    GREY,
+    H3,
+    KEY,
+    PANEL_TITLE,
+    SMALL,
+    VALUE,
+    VERDICT_COLOURS,
+    ItemInfo,
+    ReportMeta,
+    card_line,
+    fmt_bytes,
+    fmt_percent,
+    fmt_score,
+    fmt_t,
+    fmt_time,
+    kv_rows,
 )
 from imlforensic.report.text import Style, ellipsize, missing_glyphs
 
@@ -42,7 +59,9 @@ class PageImages:
     problems: list[str] = field(default_factory=list)
 
 
-def facts(info: ItemInfo, meta: ReportMeta) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+def facts(
+    info: ItemInfo, meta: ReportMeta
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
     """(result rows, input rows, full-width rows) of an image page."""
     record = info.record
     inp = record.input
@@ -56,7 +75,9 @@ def facts(info: ItemInfo, meta: ReportMeta) -> tuple[list[tuple[str, str]], list
     if probs and record.tells_generated:
         result.append(("Classes", " · ".join(f"{k} {float(v):.3f}" for k, v in probs.items())))
     if record.is_annotation:
-        result.append(("Origin", "the analyst's boxes, turned into a mask by the refiner: an annotation, not a finding"))
+        result.append(
+            ("Origin", "the analyst's boxes, turned into a mask by the refiner: an annotation, not a finding")
+        )
     flagged = record.flagged_fraction
     if flagged is not None and info.width and info.height:
         pixels = int(round(float(flagged) * info.width * info.height))
@@ -104,16 +125,28 @@ def facts(info: ItemInfo, meta: ReportMeta) -> tuple[list[tuple[str, str]], list
     if info.original.status == "ok":
         wide.append(("Original", f"{info.original.path} (sha256 verified)"))
     else:
-        wide.append(("Original", {"missing": "not found", "changed": "changed since the analysis",
-                                  "unreadable": "unreadable"}.get(info.original.status, info.original.status)))
+        wide.append(
+            (
+                "Original",
+                {"missing": "not found", "changed": "changed since the analysis", "unreadable": "unreadable"}.get(
+                    info.original.status, info.original.status
+                ),
+            )
+        )
     if info.item.folder is not None:
         base = info.item.key.replace("\\", "/").split("/")[-1] if info.item.key else ""
         wide.append(("Outputs", str(info.item.folder.resolve() / base) + ".*"))
     return result, rows, wide
 
 
-def image_page(c: Canvas | None, info: ItemInfo, meta: ReportMeta, total_images: int,
-               images: PageImages | None, prepare_fn: Callable[..., Prepared]) -> float:
+def image_page(
+    c: Canvas | None,
+    info: ItemInfo,
+    meta: ReportMeta,
+    total_images: int,
+    images: PageImages | None,
+    prepare_fn: Callable[..., Prepared],
+) -> float:
     """Draw the page of one image (``c=None`` measures only). Returns the y reached."""
     paper = meta.paper
     x, W = paper.margin_x, paper.content_width
@@ -223,7 +256,13 @@ def image_page(c: Canvas | None, info: ItemInfo, meta: ReportMeta, total_images:
         else:
             c.rect(cx, iy, box_w, box_h, fill="#F2F2F2", edge=RULE)
             lines = BODY.wrap(panel.placeholder, box_w - 16)[:6]
-            c.lines(cx + box_w / 2, iy + box_h / 2 - len(lines) * BODY.line_height / 2, lines, Style(9, color=GREY), ha="center")
+            c.lines(
+                cx + box_w / 2,
+                iy + box_h / 2 - len(lines) * BODY.line_height / 2,
+                lines,
+                Style(9, color=GREY),
+                ha="center",
+            )
         cy = iy + box_h + 4
         col_x = x + col * (col_w + col_gap)
         if panel.colorbar:  # at least 200 pt wide (narrow portrait maps), centred under the map, inside the column
@@ -265,8 +304,9 @@ def draw_colorbar(c: Canvas, x: float, y: float, width: float, threshold: Any) -
     c.text(x + width / 2, bar_y + bar_h + 19, text, caption, ha="center")
 
 
-def build_panels(info: ItemInfo, images: PageImages | None, box_w: float, ppi: float,
-                 prepare_fn: Callable[..., Prepared]) -> list[Panel]:
+def build_panels(
+    info: ItemInfo, images: PageImages | None, box_w: float, ppi: float, prepare_fn: Callable[..., Prepared]
+) -> list[Panel]:
     record = info.record
     images = images or PageImages()
     threshold = record.threshold
@@ -283,22 +323,34 @@ def build_panels(info: ItemInfo, images: PageImages | None, box_w: float, ppi: f
 
     heat_title = "Heatmap" + (f" (refined by {refiner_name})" if refined and refiner_name else "")
     if images.heatmap is not None:
-        panels.append(Panel(heat_title, prepare_fn(images.heatmap, box_w, ppi, "heatmap"), cmap=HEATMAP_CMAP, colorbar=True))
+        panels.append(
+            Panel(heat_title, prepare_fn(images.heatmap, box_w, ppi, "heatmap"), cmap=HEATMAP_CMAP, colorbar=True)
+        )
     elif images.heatmap_rgb is not None:
         panels.append(Panel(heat_title, prepare_fn(images.heatmap_rgb, box_w, ppi, "photo"), colorbar=True))
     else:
         panels.append(Panel(heat_title, None, placeholder=_missing(info, "heatmap")))
 
     flagged = record.flagged_fraction
-    flagged_text = (f"Outlined: {fmt_percent(flagged)} of the image reaches p ≥ {t_text}" if flagged
-                    else f"No region reaches p ≥ {t_text}: nothing outlined")
+    flagged_text = (
+        f"Outlined: {fmt_percent(flagged)} of the image reaches p ≥ {t_text}"
+        if flagged
+        else f"No region reaches p ≥ {t_text}: nothing outlined"
+    )
     if refined:
         method = record.method.name if record.method else "method"
         if images.coarse_overlay is not None:
-            panels.append(Panel(f"Overlay before refinement ({method})", prepare_fn(images.coarse_overlay, box_w, ppi, "photo"),
-                                caption=["The method's own (coarse) result, before refinement"]))
+            panels.append(
+                Panel(
+                    f"Overlay before refinement ({method})",
+                    prepare_fn(images.coarse_overlay, box_w, ppi, "photo"),
+                    caption=["The method's own (coarse) result, before refinement"],
+                )
+            )
         else:
-            panels.append(Panel(f"Overlay before refinement ({method})", None, placeholder=_missing(info, "coarse_overlay")))
+            panels.append(
+                Panel(f"Overlay before refinement ({method})", None, placeholder=_missing(info, "coarse_overlay"))
+            )
         title = "Refined overlay" + (f" ({refiner_name})" if refiner_name else "")
         if images.overlay is not None:
             panels.append(Panel(title, prepare_fn(images.overlay, box_w, ppi, "photo"), caption=[flagged_text]))
@@ -306,8 +358,13 @@ def build_panels(info: ItemInfo, images: PageImages | None, box_w: float, ppi: f
             panels.append(Panel(title, None, placeholder=_missing(info, "overlay")))
     else:
         if images.overlay is not None:
-            panels.append(Panel(f"Mask overlay (threshold {t_text})", prepare_fn(images.overlay, box_w, ppi, "photo"),
-                                caption=[flagged_text]))
+            panels.append(
+                Panel(
+                    f"Mask overlay (threshold {t_text})",
+                    prepare_fn(images.overlay, box_w, ppi, "photo"),
+                    caption=[flagged_text],
+                )
+            )
         else:
             panels.append(Panel(f"Mask overlay (threshold {t_text})", None, placeholder=_missing(info, "overlay")))
         if images.mask is not None:
@@ -322,7 +379,9 @@ def build_panels(info: ItemInfo, images: PageImages | None, box_w: float, ppi: f
 
 def _missing(info: ItemInfo, kind: str) -> str:
     name = info.record.outputs.get(kind)
-    what = {"heatmap": "Heatmap", "overlay": "Overlay", "coarse_overlay": "Overlay before refinement", "mask": "Mask"}[kind]
+    what = {"heatmap": "Heatmap", "overlay": "Overlay", "coarse_overlay": "Overlay before refinement", "mask": "Mask"}[
+        kind
+    ]
     if name and info.item.files.get(kind) is not None:
         return f"{what} file unreadable: {name}"
     return f"{what} file missing" + (f": {name}" if name else "")

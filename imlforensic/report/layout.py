@@ -11,8 +11,8 @@ holds the pixels the report prepared (see :mod:`imlforensic.report.panels`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -89,9 +89,16 @@ class Canvas:
         if not s:
             return
         self.fig.text(
-            self._fx(x), self._fy(baseline), s, ha=ha, va="baseline", fontsize=style.size,
-            fontfamily=family(style.mono), fontweight="bold" if style.bold else "normal",
-            fontstyle="italic" if style.italic else "normal", color=style.color,
+            self._fx(x),
+            self._fy(baseline),
+            s,
+            ha=ha,
+            va="baseline",
+            fontsize=style.size,
+            fontfamily=family(style.mono),
+            fontweight="bold" if style.bold else "normal",
+            fontstyle="italic" if style.italic else "normal",
+            color=style.color,
         )
 
     def lines(self, x: float, top: float, lines: list[str], style: Style, ha: str = "left") -> float:
@@ -106,19 +113,44 @@ class Canvas:
         return self.lines(x, top, style.wrap(text, width), style)
 
     # shapes ------------------------------------------------------------------------------
-    def rect(self, x: float, y: float, w: float, h: float, fill: str | None = None, edge: str | None = None,
-             lw: float = 0.5, zorder: float = 0.0) -> None:
-        self.fig.patches.append(Rectangle(
-            (self._fx(x), self._fy(y + h)), w / self.width, h / self.height, transform=self.fig.transFigure,
-            facecolor=fill or "none", edgecolor=edge or "none", linewidth=lw if edge else 0, zorder=zorder,
-        ))
+    def rect(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        fill: str | None = None,
+        edge: str | None = None,
+        lw: float = 0.5,
+        zorder: float = 0.0,
+    ) -> None:
+        self.fig.patches.append(
+            Rectangle(
+                (self._fx(x), self._fy(y + h)),
+                w / self.width,
+                h / self.height,
+                transform=self.fig.transFigure,
+                facecolor=fill or "none",
+                edgecolor=edge or "none",
+                linewidth=lw if edge else 0,
+                zorder=zorder,
+            )
+        )
 
     def hline(self, x0: float, x1: float, y: float, color: str = RULE, lw: float = 0.5) -> None:
         self.rect(x0, y - lw / 2, x1 - x0, lw, fill=color)
 
     # images ------------------------------------------------------------------------------
-    def image(self, x: float, y: float, w: float, h: float, array: np.ndarray, cmap: str | None = None,
-              border: str | None = RULE) -> None:
+    def image(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        array: np.ndarray,
+        cmap: str | None = None,
+        border: str | None = RULE,
+    ) -> None:
         """Place ``array`` (RGB / grey uint8, or probabilities with ``cmap``) to fill the box exactly."""
         if array.ndim == 2 and cmap is not None:
             array = apply_cmap(array, cmap)
@@ -129,8 +161,15 @@ class Canvas:
         else:
             ax = self.fig.add_axes((self._fx(x), self._fy(y + h), w / self.width, h / self.height))
             ax.set_axis_off()
-            ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=255,
-                      interpolation="none", aspect="auto", resample=False)
+            ax.imshow(
+                array,
+                cmap="gray" if array.ndim == 2 else None,
+                vmin=0,
+                vmax=255,
+                interpolation="none",
+                aspect="auto",
+                resample=False,
+            )
             ax.set_xlim(-0.5, array.shape[1] - 0.5)
             ax.set_ylim(array.shape[0] - 0.5, -0.5)
         if border:
@@ -151,6 +190,7 @@ def fit(aspect: float, max_w: float, max_h: float) -> tuple[float, float]:
 
 # flow layout ----------------------------------------------------------------------------
 
+
 @dataclass
 class Block:
     """A piece of a flowing page: its height and how to draw it at a given top y."""
@@ -158,7 +198,7 @@ class Block:
     height: float
     draw: Callable[[Canvas, float], None]
     keep_with_next: int = 0  # blocks after this one that must be on the same page (headings)
-    header: "Block | None" = None  # repeated at the top of a page this block starts (table headers)
+    header: Block | None = None  # repeated at the top of a page this block starts (table headers)
     space_before: float = 0.0  # dropped at the top of a page
 
 
@@ -179,8 +219,10 @@ def paginate(blocks: list[Block], first_top: float, top: float, bottom: float) -
         while j <= end and j < len(blocks):
             end = max(end, j + blocks[j].keep_with_next)
             j += 1
-        group = blocks[i: end + 1]
-        needed = (block.space_before if pages[-1].placed else 0.0) + sum(b.height + (b.space_before if k else 0.0) for k, b in enumerate(group))
+        group = blocks[i : end + 1]
+        needed = (block.space_before if pages[-1].placed else 0.0) + sum(
+            b.height + (b.space_before if k else 0.0) for k, b in enumerate(group)
+        )
         if y + needed > bottom and pages[-1].placed:
             pages.append(FlowPage())
             y = top
@@ -195,8 +237,9 @@ def paginate(blocks: list[Block], first_top: float, top: float, bottom: float) -
     return pages
 
 
-def text_blocks(text: str, style: Style, width: float, x: float, space_before: float = 0.0,
-                keep_with_next: int = 0) -> list[Block]:
+def text_blocks(
+    text: str, style: Style, width: float, x: float, space_before: float = 0.0, keep_with_next: int = 0
+) -> list[Block]:
     """One block per wrapped line, so paragraphs can break across pages, but never leaving a
     paragraph's first or last line alone on a page."""
     lines = style.wrap(text, width)
@@ -207,12 +250,14 @@ def text_blocks(text: str, style: Style, width: float, x: float, space_before: f
             keep = max(keep_with_next, 1 if len(lines) > 1 else 0)
         elif k == len(lines) - 2:
             keep = 1
-        blocks.append(Block(
-            height=style.line_height,
-            draw=lambda c, y, line=line: c.lines(x, y, [line], style),
-            space_before=space_before if k == 0 else 0.0,
-            keep_with_next=keep,
-        ))
+        blocks.append(
+            Block(
+                height=style.line_height,
+                draw=lambda c, y, line=line: c.lines(x, y, [line], style),
+                space_before=space_before if k == 0 else 0.0,
+                keep_with_next=keep,
+            )
+        )
     return blocks
 
 

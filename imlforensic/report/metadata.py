@@ -29,15 +29,63 @@ from imlforensic.pipeline.records import ResultRecord
 from imlforensic.report.text import clean
 
 EDITING_SOFTWARE = (
-    "Photoshop", "Lightroom", "Camera Raw", "GIMP", "Snapseed", "Affinity", "Pixelmator", "Paint.NET",
-    "PaintShop", "Corel", "Capture One", "darktable", "RawTherapee", "Luminar", "Facetune", "PicsArt",
-    "Canva", "Photopea", "Krita", "Polarr", "VSCO", "Fotor", "ACDSee", "DxO", "Topaz", "PhotoScape",
-    "PhotoDirector", "Meitu", "BeautyPlus", "Remini", "Lensa", "Picasa", "Adobe Express", "Fireworks",
-    "Paint Shop", "Pixlr", "Aperture", "Capture NX", "Darkroom", "FaceApp", "Retrica",
+    "Photoshop",
+    "Lightroom",
+    "Camera Raw",
+    "GIMP",
+    "Snapseed",
+    "Affinity",
+    "Pixelmator",
+    "Paint.NET",
+    "PaintShop",
+    "Corel",
+    "Capture One",
+    "darktable",
+    "RawTherapee",
+    "Luminar",
+    "Facetune",
+    "PicsArt",
+    "Canva",
+    "Photopea",
+    "Krita",
+    "Polarr",
+    "VSCO",
+    "Fotor",
+    "ACDSee",
+    "DxO",
+    "Topaz",
+    "PhotoScape",
+    "PhotoDirector",
+    "Meitu",
+    "BeautyPlus",
+    "Remini",
+    "Lensa",
+    "Picasa",
+    "Adobe Express",
+    "Fireworks",
+    "Paint Shop",
+    "Pixlr",
+    "Aperture",
+    "Capture NX",
+    "Darkroom",
+    "FaceApp",
+    "Retrica",
 )
 GENERATOR_SOFTWARE = (
-    "DALL-E", "DALL·E", "Midjourney", "Stable Diffusion", "Firefly", "ComfyUI", "AUTOMATIC1111",
-    "NovelAI", "Imagen", "Leonardo", "DreamStudio", "InvokeAI", "Fooocus", "Flux",
+    "DALL-E",
+    "DALL·E",
+    "Midjourney",
+    "Stable Diffusion",
+    "Firefly",
+    "ComfyUI",
+    "AUTOMATIC1111",
+    "NovelAI",
+    "Imagen",
+    "Leonardo",
+    "DreamStudio",
+    "InvokeAI",
+    "Fooocus",
+    "Flux",
 )
 _EDITOR_RE = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in EDITING_SOFTWARE) + r")\b", re.IGNORECASE)
 _GENERATOR_RE = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in GENERATOR_SOFTWARE) + r")\b", re.IGNORECASE)
@@ -111,7 +159,9 @@ def read_metadata(path: Path) -> Metadata:
         return meta
     meta.has_exif = bool(len(exif) or sub)
     make, model = _as_text(exif.get(_MAKE)), _as_text(exif.get(_MODEL))
-    meta.camera = model if make and model.lower().startswith(make.lower().split()[0]) else " ".join(p for p in (make, model) if p)
+    meta.camera = (
+        model if make and model.lower().startswith(make.lower().split()[0]) else " ".join(p for p in (make, model) if p)
+    )
     meta.lens = _as_text(sub.get(_LENS_MODEL))
     meta.artist = _as_text(exif.get(_ARTIST))
     meta.date_original = _as_text(sub.get(_DATETIME_ORIGINAL))
@@ -166,13 +216,20 @@ def find_original(record: ResultRecord, max_pixels: int = DEFAULT_MAX_PIXELS, de
     existing = [Path(p) for p in dict.fromkeys(candidates) if Path(p).is_file()]
     if not existing:
         where = info.resolved_path or info.path or "?"
-        return Original(status="missing", message=f"The original file is no longer at {where}: the picture and its metadata are not shown; the saved outputs are.")
+        return Original(
+            status="missing",
+            message=f"The original file is no longer at {where}: the picture and its metadata are not shown; the saved outputs are.",
+        )
     changed = None
     for path in existing:
         try:
             digest = sha256_file(path)
         except OSError as exc:
-            return Original(status="unreadable", path=path, message=f"The original at {path} cannot be read ({exc.strerror or exc}).")
+            return Original(
+                status="unreadable",
+                path=path,
+                message=f"The original at {path} cannot be read ({exc.strerror or exc}).",
+            )
         if expected and digest != expected:
             changed = (path, digest)
             continue
@@ -182,11 +239,14 @@ def find_original(record: ResultRecord, max_pixels: int = DEFAULT_MAX_PIXELS, de
         try:
             image = load_image(path, max_pixels=max(max_pixels, (info.width or 0) * (info.height or 0)))
         except ImageLoadError as exc:
-            return Original(status="unreadable", path=path, metadata=metadata, message=f"The original cannot be decoded: {exc}")
+            return Original(
+                status="unreadable", path=path, metadata=metadata, message=f"The original cannot be decoded: {exc}"
+            )
         return Original(status="ok", path=path, rgb=image.rgb, metadata=metadata)
     path, digest = changed  # type: ignore[misc]
     return Original(
-        status="changed", path=path,
+        status="changed",
+        path=path,
         message=f"The file at {path} has changed since the analysis (its sha256 is now {digest}): "
-                "it is not shown, nor its metadata; the saved outputs are.",
+        "it is not shown, nor its metadata; the saved outputs are.",
     )

@@ -21,22 +21,22 @@ from imlforensic.registry.cards import ModelCard
 
 REFERENCES = {
     "wcbnet": 'Z. Wang and C. Abhayaratne, "Weighted convolutional block modelling of signed-value error levels '
-              'for image-wise copy-move and splicing detection", IEEE MMSP 2023.',
+    'for image-wise copy-move and splicing detection", IEEE MMSP 2023.',
     "farid": 'H. Farid, "Exposing digital forgeries from JPEG ghosts", IEEE Transactions on Information Forensics '
-             'and Security 4(1), 2009.',
+    "and Security 4(1), 2009.",
     "mahdian": 'B. Mahdian and S. Saic, "Using noise inconsistencies for blind image forensics", Image and Vision '
-               'Computing 27(10), 2009.',
+    "Computing 27(10), 2009.",
     "donoho": 'D. L. Donoho and I. M. Johnstone, "Ideal spatial adaptation by wavelet shrinkage", Biometrika 81(3), 1994.',
     "wang2024": 'Z. Wang and C. Abhayaratne, "Weakly-supervised localization of manipulated image regions using '
-                'multi-resolution learned features", BMVC 2024 workshop on media authenticity, arXiv:2505.23586.',
+    'multi-resolution learned features", BMVC 2024 workshop on media authenticity, arXiv:2505.23586.',
     "boxprompt": 'Z. Guo, D. Xi, S. Li and G. Yang, "From passive perception to active memory: a weakly supervised image '
-                 'manipulation localization framework driven by coarse-grained annotations" (BoxPromptIML).',
+    'manipulation localization framework driven by coarse-grained annotations" (BoxPromptIML).',
     "bridging": 'Y. Lee, Y. Na and H. Noh, "Bridging image manipulation localization and generated image detection '
-                'in weakly-supervised setting".',
+    'in weakly-supervised setting".',
     "sam": 'A. Kirillov et al., "Segment Anything", ICCV 2023.',
     "amerini": 'I. Amerini, L. Ballan, R. Caldelli, A. Del Bimbo and G. Serra, "A SIFT-based forensic method for '
-               'copy-move attack detection and transformation recovery", IEEE Transactions on Information Forensics '
-               'and Security 6(3), 2011.',
+    'copy-move attack detection and transformation recovery", IEEE Transactions on Information Forensics '
+    "and Security 6(3), 2011.",
 }
 
 
@@ -157,39 +157,48 @@ METHOD_NOTES: dict[str, MethodNote] = {
 }
 
 PAPER_NOTES: list[tuple[re.Pattern[str], MethodNote]] = [
-    (re.compile(r"multi-?resolution|2505\.23586|bayesian", re.IGNORECASE), MethodNote(
-        title="weakly supervised localization with multi-resolution learned features",
-        text=(
-            "Follows Wang and Abhayaratne (2024): an image-level manipulation classifier in the style of WCBnet, "
-            "which reads signed error levels alongside the image, is trained with image-level labels only; class "
-            "activation maps taken at several depths (resolutions) of the network are fused into a coarse map. The "
-            "paper refines that map with the regions of a pretrained segmentation model by Bayesian inference. As no "
-            "pixel-level masks are used in training, the map shows where the evidence for the decision lies; its "
-            "boundaries are approximate."
+    (
+        re.compile(r"multi-?resolution|2505\.23586|bayesian", re.IGNORECASE),
+        MethodNote(
+            title="weakly supervised localization with multi-resolution learned features",
+            text=(
+                "Follows Wang and Abhayaratne (2024): an image-level manipulation classifier in the style of WCBnet, "
+                "which reads signed error levels alongside the image, is trained with image-level labels only; class "
+                "activation maps taken at several depths (resolutions) of the network are fused into a coarse map. The "
+                "paper refines that map with the regions of a pretrained segmentation model by Bayesian inference. As no "
+                "pixel-level masks are used in training, the map shows where the evidence for the decision lies; its "
+                "boundaries are approximate."
+            ),
+            references=("wang2024", "wcbnet"),
         ),
-        references=("wang2024", "wcbnet"),
-    )),
-    (re.compile(r"box\s*prompt|BoxPromptIML", re.IGNORECASE), MethodNote(
-        title="BoxPromptIML-style student localizer",
-        text=(
-            "Follows BoxPromptIML (Guo et al.): coarse boxes drawn around edited regions are turned into pseudo masks by "
-            "a Segment Anything teacher, and a lightweight student localizer is trained from them by knowledge "
-            "distillation, with a memory-inspired feature fusion module. At run time only the student is used. The "
-            "student is as good as the pseudo masks it learned from; thin or small edits are the hardest."
+    ),
+    (
+        re.compile(r"box\s*prompt|BoxPromptIML", re.IGNORECASE),
+        MethodNote(
+            title="BoxPromptIML-style student localizer",
+            text=(
+                "Follows BoxPromptIML (Guo et al.): coarse boxes drawn around edited regions are turned into pseudo masks by "
+                "a Segment Anything teacher, and a lightweight student localizer is trained from them by knowledge "
+                "distillation, with a memory-inspired feature fusion module. At run time only the student is used. The "
+                "student is as good as the pseudo masks it learned from; thin or small edits are the hardest."
+            ),
+            references=("boxprompt", "sam"),
         ),
-        references=("boxprompt", "sam"),
-    )),
-    (re.compile(r"bridging|generated[- ]image detection|discrepancy", re.IGNORECASE), MethodNote(
-        title="three-class detector and localizer (real, partially manipulated, fully generated)",
-        text=(
-            "Follows Lee, Na and Noh: features of a pretrained image encoder feed a classifier distilled into two "
-            "students whose discrepancies separate real, partially manipulated and fully generated images; a "
-            "CNN-Transformer localizer produces the map for images classified as partially manipulated. The class "
-            "probabilities on each page come from this classifier. For an image judged generated, the whole picture "
-            "is likely synthetic and the map is not an outline of an edit."
+    ),
+    (
+        re.compile(r"bridging|generated[- ]image detection|discrepancy", re.IGNORECASE),
+        MethodNote(
+            title="three-class detector and localizer (real, partially manipulated, fully generated)",
+            text=(
+                "Follows Lee, Na and Noh: features of a pretrained image encoder feed a classifier distilled into two "
+                "students whose discrepancies separate real, partially manipulated and fully generated images; a "
+                "CNN-Transformer localizer produces the map for images classified as partially manipulated. The class "
+                "probabilities on each page come from this classifier. For an image judged generated, the whole picture "
+                "is likely synthetic and the map is not an outline of an edit."
+            ),
+            references=("bridging",),
         ),
-        references=("bridging",),
-    )),
+    ),
 ]
 
 GENERIC_REFINER = (
@@ -237,7 +246,7 @@ def describe(card: ModelCard, role: str = "method") -> list[Description]:
     references: list[str] = []
     if note is not None:
         if note.title.startswith(name + ":"):
-            title = name + suffix + note.title[len(name):]
+            title = name + suffix + note.title[len(name) :]
         else:
             title = f"{name}{suffix}: {note.title}"
         paragraphs.append(note.text)
@@ -255,7 +264,11 @@ def describe(card: ModelCard, role: str = "method") -> list[Description]:
             references.append(reference)
     if role == "refiner":
         paragraphs.append(GENERIC_REFINER)
-    out = [Description(name=name, role=role, title=title, paragraphs=paragraphs, references=list(dict.fromkeys(references)))]
+    out = [
+        Description(
+            name=name, role=role, title=title, paragraphs=paragraphs, references=list(dict.fromkeys(references))
+        )
+    ]
     if note is not None:
         for included in note.includes:
             out += describe(ModelCard(name=included, task="detector"), role="view")

@@ -119,7 +119,9 @@ def resize_for_figure(image: np.ndarray, width_px: int, kind: str = "photo") -> 
         return image
     if kind == "mask":
         src = (np.asarray(image) > 0).astype(np.uint8) * 255
-        return cv2.resize(src, (width_px, height_px), interpolation=cv2.INTER_NEAREST if width_px > w else cv2.INTER_AREA)
+        return cv2.resize(
+            src, (width_px, height_px), interpolation=cv2.INTER_NEAREST if width_px > w else cv2.INTER_AREA
+        )
     if width_px < w:
         return cv2.resize(image, (width_px, height_px), interpolation=cv2.INTER_AREA)
     if w * 4 <= width_px:  # tiny: replicate pixels, then settle on the exact size

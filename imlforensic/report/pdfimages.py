@@ -47,24 +47,28 @@ class PlacedImage:
 
         stream = StreamObject()
         stream.set_data(self.data)  # already encoded (/Filter below); written as is
-        stream.update({
-            NameObject("/Type"): NameObject("/XObject"),
-            NameObject("/Subtype"): NameObject("/Image"),
-            NameObject("/Width"): NumberObject(self.width_px),
-            NameObject("/Height"): NumberObject(self.height_px),
-            NameObject("/ColorSpace"): NameObject("/DeviceRGB" if self.colors == 3 else "/DeviceGray"),
-            NameObject("/BitsPerComponent"): NumberObject(8),
-        })
+        stream.update(
+            {
+                NameObject("/Type"): NameObject("/XObject"),
+                NameObject("/Subtype"): NameObject("/Image"),
+                NameObject("/Width"): NumberObject(self.width_px),
+                NameObject("/Height"): NumberObject(self.height_px),
+                NameObject("/ColorSpace"): NameObject("/DeviceRGB" if self.colors == 3 else "/DeviceGray"),
+                NameObject("/BitsPerComponent"): NumberObject(8),
+            }
+        )
         if self.jpeg:
             stream[NameObject("/Filter")] = NameObject("/DCTDecode")
         else:
             stream[NameObject("/Filter")] = NameObject("/FlateDecode")
-            stream[NameObject("/DecodeParms")] = DictionaryObject({
-                NameObject("/Predictor"): NumberObject(15),
-                NameObject("/Colors"): NumberObject(self.colors),
-                NameObject("/BitsPerComponent"): NumberObject(8),
-                NameObject("/Columns"): NumberObject(self.width_px),
-            })
+            stream[NameObject("/DecodeParms")] = DictionaryObject(
+                {
+                    NameObject("/Predictor"): NumberObject(15),
+                    NameObject("/Colors"): NumberObject(self.colors),
+                    NameObject("/BitsPerComponent"): NumberObject(8),
+                    NameObject("/Columns"): NumberObject(self.width_px),
+                }
+            )
         return stream
 
 
@@ -77,9 +81,9 @@ def _png_idat(array: np.ndarray) -> bytes:
     raw = buffer.tobytes()
     pos, chunks = 8, []
     while pos < len(raw):
-        length, kind = struct.unpack(">I4s", raw[pos: pos + 8])
+        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
         if kind == b"IDAT":
-            chunks.append(raw[pos + 8: pos + 8 + length])
+            chunks.append(raw[pos + 8 : pos + 8 + length])
         elif kind == b"IEND":
             break
         pos += 12 + length
@@ -101,7 +105,9 @@ def encode(array: np.ndarray, x: float, y: float, w: float, h: float, lossless: 
     return PlacedImage(x, y, w, h, buffer.getvalue(), width, height, colors, jpeg=True)
 
 
-def embed(source: Path | bytes, pages: list[list[PlacedImage]], page_heights: list[float], output: Path | BinaryIO) -> None:
+def embed(
+    source: Path | bytes, pages: list[list[PlacedImage]], page_heights: list[float], output: Path | BinaryIO
+) -> None:
     """Copy the PDF ``source`` (a file or its bytes) to ``output`` with each page's pictures under its content."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, IndirectObject, NameObject

@@ -44,7 +44,6 @@ VERDICT_COLOURS = {
 }
 
 
-
 @dataclass
 class ReportMeta:
     title: str
@@ -79,7 +78,6 @@ class ItemInfo:
     @property
     def aspect(self) -> float:
         return self.width / self.height if self.width and self.height else 1.5
-
 
 
 def fmt_score(value: Any) -> str:
@@ -135,7 +133,6 @@ def verdict_of(info_or_item: ItemInfo | ReportItem) -> str:
     return item.record.verdict if item.record is not None else "?"
 
 
-
 def draw_footer(c: Canvas, meta: ReportMeta, page: int, total: int) -> None:
     paper = meta.paper
     y = paper.height - paper.margin_bottom + 6 * MM
@@ -148,8 +145,16 @@ def draw_footer(c: Canvas, meta: ReportMeta, page: int, total: int) -> None:
     c.text(paper.margin_x, y + 9, f"imlforensic {meta.tool_version}", Style(7, color=LIGHT))
 
 
-def kv_rows(c: Canvas | None, x: float, y: float, width: float, rows: list[tuple[str, str]],
-            key_width: float = 62, value_style: Style = VALUE, mono_keys: tuple[str, ...] = ()) -> float:
+def kv_rows(
+    c: Canvas | None,
+    x: float,
+    y: float,
+    width: float,
+    rows: list[tuple[str, str]],
+    key_width: float = 62,
+    value_style: Style = VALUE,
+    mono_keys: tuple[str, ...] = (),
+) -> float:
     """Key/value rows (values wrapped); returns the y below them. ``c=None`` only measures.
 
     The key column is ``key_width`` wide, or wider when a key needs it.
@@ -177,5 +182,9 @@ def bullet_blocks(text: str, style: Style, width: float, x: float, space_before:
 
 def heading(text: str, style: Style, x: float, width: float, space_before: float = 6, keep: int = 1) -> Block:
     lines = style.wrap(text, width)
-    return Block(height=len(lines) * style.line_height + 3, draw=lambda c, y: c.lines(x, y, lines, style),
-                 keep_with_next=keep, space_before=space_before)
+    return Block(
+        height=len(lines) * style.line_height + 3,
+        draw=lambda c, y: c.lines(x, y, lines, style),
+        keep_with_next=keep,
+        space_before=space_before,
+    )

@@ -21,17 +21,41 @@ SANS = "DejaVu Sans"
 MONO = "DejaVu Sans Mono"
 
 FALLBACK_FAMILIES = (
-    "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
-    "Noto Sans JP", "Noto Sans SC", "Noto Sans TC", "Noto Sans KR",
-    "Source Han Sans", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-    "Droid Sans Fallback", "AR PL UMing CN", "IPAGothic", "IPAexGothic", "TakaoGothic",
-    "Nanum Gothic", "NanumGothic", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Sans Devanagari",
-    "Noto Sans Thai", "Arial Unicode MS", "Microsoft YaHei", "SimHei", "MS Gothic", "Malgun Gothic",
-    "PingFang SC", "Hiragino Sans", "Apple SD Gothic Neo",
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "Noto Sans CJK TC",
+    "Noto Sans CJK KR",
+    "Noto Sans JP",
+    "Noto Sans SC",
+    "Noto Sans TC",
+    "Noto Sans KR",
+    "Source Han Sans",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+    "AR PL UMing CN",
+    "IPAGothic",
+    "IPAexGothic",
+    "TakaoGothic",
+    "Nanum Gothic",
+    "NanumGothic",
+    "Noto Sans Arabic",
+    "Noto Sans Hebrew",
+    "Noto Sans Devanagari",
+    "Noto Sans Thai",
+    "Arial Unicode MS",
+    "Microsoft YaHei",
+    "SimHei",
+    "MS Gothic",
+    "Malgun Gothic",
+    "PingFang SC",
+    "Hiragino Sans",
+    "Apple SD Gothic Neo",
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _available_fallbacks() -> tuple[str, ...]:
     from matplotlib import font_manager
 
@@ -51,7 +75,7 @@ def _families(mono: bool = False) -> list[str]:
     return [MONO if mono else SANS, *_available_fallbacks()]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font(name: str, bold: bool):
     from matplotlib import font_manager
 
@@ -60,7 +84,7 @@ def _font(name: str, bold: bool):
     return font_manager.get_font(path)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _covers(name: str, char: str) -> bool:
     return _font(name, False).get_char_index(ord(char)) != 0
 
@@ -107,12 +131,16 @@ def clean(text: object, limit: int | None = None) -> str:
 _BREAK_AFTER = set("/\\_-.,;:)]}+=&@ ")
 
 
-def _split_long(word: str, width: float, size: float, mono: bool, bold: bool, first_width: float | None = None) -> list[str]:
+def _split_long(
+    word: str, width: float, size: float, mono: bool, bold: bool, first_width: float | None = None
+) -> list[str]:
     """Break a word that does not fit ``width`` (the first piece: ``first_width``), preferably
     after a separator (file names, paths)."""
     pieces: list[str] = []
     rest = word
-    while rest and text_width(rest, size, mono, bold) > (first_width if first_width is not None and not pieces else width):
+    while rest and text_width(rest, size, mono, bold) > (
+        first_width if first_width is not None and not pieces else width
+    ):
         line_width = first_width if first_width is not None and not pieces else width
         used = 0.0
         cut = 0
@@ -178,7 +206,7 @@ def ellipsize(text: str, width: float, size: float, mono: bool = False, bold: bo
     if text_width(text, size, mono, bold) <= width:
         return text
     keep_end = max(4, len(text) // 3)
-    head, tail = text[: len(text) - keep_end], text[len(text) - keep_end:]
+    head, tail = text[: len(text) - keep_end], text[len(text) - keep_end :]
     while head and text_width(head + "…" + tail, size, mono, bold) > width:
         head = head[:-1]
         if len(head) < len(tail) and len(tail) > 4:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from imlforensic.maps import binarize, pool_score
-from imlforensic.metrics import pixel
 from imlforensic.methods.mvcam import LearnedLocalizer
+from imlforensic.metrics import pixel
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.training.synth import EditSynthesizer, Sample
 from imlforensic.views.copy_move import CopyMoveResult, find_copies
@@ -40,8 +40,9 @@ from imlforensic.views.copy_move import CopyMoveResult, find_copies
 CANDIDATES = np.round(np.arange(0.5, 0.91, 0.05), 2)
 
 
-def synthetic_samples(photos: list[Path], samples: int = 240, seed: int = 12345,
-                      size: tuple[int, int] = (256, 384)) -> list[Sample]:
+def synthetic_samples(
+    photos: list[Path], samples: int = 240, seed: int = 12345, size: tuple[int, int] = (256, 384)
+) -> list[Sample]:
     """The fixed calibration set: about half edited, half untouched. The same arguments give the
     same samples, so the last set is kept for the next call (scripts/train_default.py calibrates
     each member and the ensemble on it)."""
@@ -55,16 +56,21 @@ def _synthetic_samples(photos: tuple[Path, ...], samples: int, seed: int, size: 
     return tuple(synthesizer.sample(rng) for _ in range(samples))
 
 
-def synthetic_copy_moves(photos: list[Path], samples: int = 240, seed: int = 12345,
-                         size: tuple[int, int] = (256, 384)) -> list[CopyMoveResult]:
+def synthetic_copy_moves(
+    photos: list[Path], samples: int = 240, seed: int = 12345, size: tuple[int, int] = (256, 384)
+) -> list[CopyMoveResult]:
     """The copy-move view of each :func:`synthetic_samples` sample (it has no weights, so the
     last set's is kept too: the member and ensemble calibrations read the same views)."""
     return list(_synthetic_copy_moves(tuple(photos), samples, seed, tuple(size)))
 
 
 @functools.lru_cache(maxsize=1)
-def _synthetic_copy_moves(photos: tuple[Path, ...], samples: int, seed: int, size: tuple[int, int],
-                          ) -> tuple[CopyMoveResult, ...]:
+def _synthetic_copy_moves(
+    photos: tuple[Path, ...],
+    samples: int,
+    seed: int,
+    size: tuple[int, int],
+) -> tuple[CopyMoveResult, ...]:
     return tuple(find_copies(s.rgb) for s in _synthetic_samples(photos, samples, seed, size))
 
 
@@ -76,7 +82,9 @@ def background_level(logit_maps: list[np.ndarray], samples: list[Sample]) -> flo
     return float(np.median(medians))
 
 
-def choose_threshold(heatmaps: list[np.ndarray], samples: list[Sample], max_false_alarm: float = 0.02) -> dict[str, Any]:
+def choose_threshold(
+    heatmaps: list[np.ndarray], samples: list[Sample], max_false_alarm: float = 0.02
+) -> dict[str, Any]:
     """Best mean F1 on the edited samples with at most ``max_false_alarm`` flagged on the untouched ones."""
     f1 = {t: [] for t in CANDIDATES}
     false_alarm = {t: [] for t in CANDIDATES}
@@ -90,12 +98,22 @@ def choose_threshold(heatmaps: list[np.ndarray], samples: list[Sample], max_fals
                 false_alarm[t].append(pixel.false_alarm_fraction(mask))
     allowed = [t for t in CANDIDATES if np.mean(false_alarm[t]) <= max_false_alarm] or [CANDIDATES[-1]]
     best = max(allowed, key=lambda t: np.mean(f1[t]))
-    return {"threshold": float(best), "synthetic_f1": float(np.mean(f1[best])),
-            "synthetic_false_alarm": float(np.mean(false_alarm[best])), "max_false_alarm": max_false_alarm}
+    return {
+        "threshold": float(best),
+        "synthetic_f1": float(np.mean(f1[best])),
+        "synthetic_false_alarm": float(np.mean(false_alarm[best])),
+        "max_false_alarm": max_false_alarm,
+    }
 
 
-def calibrate(model: MultiViewCAMNet | CAMEnsemble, photos: list[Path], device: str = "cpu", samples: int = 240,
-              seed: int = 12345, size: tuple[int, int] = (256, 384)) -> dict[str, Any]:
+def calibrate(
+    model: MultiViewCAMNet | CAMEnsemble,
+    photos: list[Path],
+    device: str = "cpu",
+    samples: int = 240,
+    seed: int = 12345,
+    size: tuple[int, int] = (256, 384),
+) -> dict[str, Any]:
     """The ``background`` and ``thresholds`` metadata of a checkpoint (module docstring)."""
     model.eval()
     data = synthetic_samples(photos, samples, seed, size)
@@ -108,8 +126,11 @@ def calibrate(model: MultiViewCAMNet | CAMEnsemble, photos: list[Path], device: 
         reading = LearnedLocalizer(model, device, fuse_sel=fuse, background=background)
         heatmaps = [reading.read_logits(logits, s.rgb, c)[0] for logits, s, c in zip(logit_maps, data, copies)]
         thresholds[key] = choose_threshold(heatmaps, data)
-    return {"background": {"logit": background, "samples": samples, "seed": seed},
-            "thresholds": thresholds, "calibration": {"samples": samples, "seed": seed, "size": list(size)}}
+    return {
+        "background": {"logit": background, "samples": samples, "seed": seed},
+        "thresholds": thresholds,
+        "calibration": {"samples": samples, "seed": seed, "size": list(size)},
+    }
 
 
 def calibrate_checkpoint(checkpoint: Path, photos: list[Path], **options) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def fit_to_size(rgb: np.ndarray, size: tuple[int, int], rng: np.random.Generator
         y = int(rng.integers(0, (rgb.shape[0] - h) // 8 + 1)) * 8 if rng is not None else ((rgb.shape[0] - h) // 16) * 8
     if rgb.shape[1] > w:
         x = int(rng.integers(0, (rgb.shape[1] - w) // 8 + 1)) * 8 if rng is not None else ((rgb.shape[1] - w) // 16) * 8
-    rgb = rgb[y:y + h, x:x + w]
+    rgb = rgb[y : y + h, x : x + w]
     pad = (h - rgb.shape[0], w - rgb.shape[1])
     if pad[0] or pad[1]:
         rgb = np.pad(rgb, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="reflect")
@@ -56,14 +56,20 @@ def apply_recipe(mask: np.ndarray, size: tuple[int, int], recipe: tuple) -> np.n
     rotated, y, x, pad, _ = recipe
     if rotated:
         mask = np.rot90(mask)
-    mask = mask[y:y + size[0], x:x + size[1]]
+    mask = mask[y : y + size[0], x : x + size[1]]
     if pad[0] or pad[1]:
         mask = np.pad(mask, ((0, pad[0]), (0, pad[1])))  # padding is not edited
     return np.ascontiguousarray(mask)
 
 
-def labelled_item(sample: LabelledSample, size: tuple[int, int], network: NetworkConfig,
-                  rng: np.random.Generator | None, with_mask: bool = False, flip: bool = False) -> TrainItem:
+def labelled_item(
+    sample: LabelledSample,
+    size: tuple[int, int],
+    network: NetworkConfig,
+    rng: np.random.Generator | None,
+    with_mask: bool = False,
+    flip: bool = False,
+) -> TrainItem:
     """A labelled image at the training size (random 8-aligned crop with ``rng``, centred without)."""
     image = load_image(sample.image)
     rgb = image.rgb
@@ -77,14 +83,23 @@ def labelled_item(sample: LabelledSample, size: tuple[int, int], network: Networ
         mask = apply_recipe(sample.load_mask(rgb.shape[:2]), size, recipe)
     if flip:  # a horizontal flip keeps the 8x8 grid (the width is a multiple of 8)
         fitted, mask = np.ascontiguousarray(fitted[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
-    return TrainItem(build_views(fitted, network, table), int(sample.label == "manipulated"), mask, "labelled", recipe[4])
+    return TrainItem(
+        build_views(fitted, network, table), int(sample.label == "manipulated"), mask, "labelled", recipe[4]
+    )
 
 
 class TrainingStream(IterableDataset):
     """An endless, seeded stream of training items: labelled images and synthetic edits."""
 
-    def __init__(self, labelled: list[LabelledSample], photos: list[Path], size: tuple[int, int],
-                 network: NetworkConfig, synthetic_share: float, seed: int) -> None:
+    def __init__(
+        self,
+        labelled: list[LabelledSample],
+        photos: list[Path],
+        size: tuple[int, int],
+        network: NetworkConfig,
+        synthetic_share: float,
+        seed: int,
+    ) -> None:
         super().__init__()
         self.labelled = [s for s in labelled if s.label in ("authentic", "manipulated")]
         self.synth = EditSynthesizer(photos, size=size) if photos else None

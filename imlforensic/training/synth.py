@@ -24,9 +24,9 @@ Masks are returned for validation and tests only; training uses the image-level 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -119,7 +119,9 @@ def superpixel_shape(rgb: np.ndarray, rng: np.random.Generator, area: float) -> 
     return region
 
 
-def random_shape(rgb: np.ndarray, rng: np.random.Generator, area_range: tuple[float, float] = (0.02, 0.25)) -> np.ndarray:
+def random_shape(
+    rgb: np.ndarray, rng: np.random.Generator, area_range: tuple[float, float] = (0.02, 0.25)
+) -> np.ndarray:
     area = float(np.exp(rng.uniform(np.log(area_range[0]), np.log(area_range[1]))))
     makers: list[Callable[[], np.ndarray]] = [
         lambda: blob_shape(rgb.shape[:2], rng, area),
@@ -173,7 +175,9 @@ def _warp(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, scale_r
     """Scale and rotate ``image`` and ``mask`` together about the mask's centre."""
     ys, xs = np.nonzero(mask)
     centre = (float(xs.mean()), float(ys.mean()))
-    matrix = cv2.getRotationMatrix2D(centre, float(rng.uniform(-max_angle, max_angle)), float(rng.uniform(*scale_range)))
+    matrix = cv2.getRotationMatrix2D(
+        centre, float(rng.uniform(-max_angle, max_angle)), float(rng.uniform(*scale_range))
+    )
     size = (image.shape[1], image.shape[0])
     interpolation = [cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA][int(rng.integers(3))]
     warped = cv2.warpAffine(image, matrix, size, flags=interpolation, borderMode=cv2.BORDER_REFLECT)
@@ -272,8 +276,13 @@ def double_jpeg(host: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
 class EditSynthesizer:
     """Makes training samples of a fixed size from a list of authentic photos."""
 
-    def __init__(self, photos: list[Path], size: tuple[int, int] = (256, 384), p_edit: float = 0.5,
-                 kinds: tuple[str, ...] = KINDS) -> None:
+    def __init__(
+        self,
+        photos: list[Path],
+        size: tuple[int, int] = (256, 384),
+        p_edit: float = 0.5,
+        kinds: tuple[str, ...] = KINDS,
+    ) -> None:
         if not photos:
             raise ValueError("no photos to synthesize from")
         self.photos = list(photos)
@@ -296,20 +305,26 @@ class EditSynthesizer:
         h, w = size
         if rgb.shape[0] < h or rgb.shape[1] < w:
             factor = max(h / rgb.shape[0], w / rgb.shape[1])
-            rgb = cv2.resize(rgb, (int(np.ceil(rgb.shape[1] * factor)), int(np.ceil(rgb.shape[0] * factor))), interpolation=cv2.INTER_CUBIC)
+            rgb = cv2.resize(
+                rgb,
+                (int(np.ceil(rgb.shape[1] * factor)), int(np.ceil(rgb.shape[0] * factor))),
+                interpolation=cv2.INTER_CUBIC,
+            )
         # keep the photo's 8x8 JPEG grid (offsets multiple of 8) most of the time
         y = int(rng.integers(0, rgb.shape[0] - h + 1))
         x = int(rng.integers(0, rgb.shape[1] - w + 1))
         if rng.random() < 0.8:
             y, x = y - y % 8, x - x % 8
-        return np.ascontiguousarray(rgb[y:y + h, x:x + w])
+        return np.ascontiguousarray(rgb[y : y + h, x : x + w])
 
     def edit(self, host: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Apply one edit of ``kind`` to ``host``; returns (edited image, mask of changed pixels)."""
         if kind == "splice":
             donor = self._crop(self._photo(rng), host.shape[:2], rng)
             return splice(host, donor, rng)
-        return {"copymove": copy_move, "removal": removal, "retouch": retouch, "double_jpeg": double_jpeg}[kind](host, rng)
+        return {"copymove": copy_move, "removal": removal, "retouch": retouch, "double_jpeg": double_jpeg}[kind](
+            host, rng
+        )
 
     def postprocess(
         self, rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator

@@ -68,8 +68,15 @@ PRESETS: dict[str, TrainConfig] = {
     "gpu": TrainConfig(steps=8000, batch_size=32, val_every=500, workers=8, network=FEATURE_NETWORK),
     # The first design: RGB + signed error levels at full resolution (4x the computation).
     "cpu-sel": TrainConfig(steps=1000, batch_size=12, val_every=250, workers=1),
-    "tiny": TrainConfig(steps=20, batch_size=4, val_every=10, workers=0, size=(64, 96), warmup_steps=2,
-                        network=NetworkConfig(views=("ghost", "noise", "dq"), input_scale=2, head_width=16)),
+    "tiny": TrainConfig(
+        steps=20,
+        batch_size=4,
+        val_every=10,
+        workers=0,
+        size=(64, 96),
+        warmup_steps=2,
+        network=NetworkConfig(views=("ghost", "noise", "dq"), input_scale=2, head_width=16),
+    ),
 }
 
 
@@ -86,7 +93,9 @@ def list_photos(folders: list[Path]) -> list[Path]:
 class ValidationSet:
     """Fixed validation images at the training size (labels, and masks where they exist)."""
 
-    def __init__(self, specs: list[str], size: tuple[int, int], network: NetworkConfig, limit: int | None = None) -> None:
+    def __init__(
+        self, specs: list[str], size: tuple[int, int], network: NetworkConfig, limit: int | None = None
+    ) -> None:
         samples = [s for spec in specs for s in load_split(spec) if s.label in ("authentic", "manipulated")]
         self.items = [labelled_item(s, size, network, rng=None, with_mask=True) for s in samples[:limit]]
 
@@ -97,10 +106,12 @@ class ValidationSet:
         model.eval()
         scores, aucs, f1s = [], [], []
         for start in range(0, len(self.items), batch_size):
-            chunk = self.items[start:start + batch_size]
+            chunk = self.items[start : start + batch_size]
             views = torch.from_numpy(np.stack([i.views for i in chunk])).to(device, memory_format=torch.channels_last)
             out = model(views)
-            maps = torch.sigmoid(F.interpolate(out["logit_map"], size=chunk[0].mask.shape, mode="bilinear", align_corners=False))
+            maps = torch.sigmoid(
+                F.interpolate(out["logit_map"], size=chunk[0].mask.shape, mode="bilinear", align_corners=False)
+            )
             for item, prob_map, logit in zip(chunk, maps[:, 0].cpu().numpy(), out["logit"].cpu().numpy()):
                 scores.append(float(logit))
                 if item.label == 1 and item.mask.any():
@@ -110,16 +121,22 @@ class ValidationSet:
         labels = [i.label for i in self.items]
         from sklearn.metrics import roc_auc_score
 
-        metrics = {"val_pixel_auc": float(np.nanmean(aucs)) if aucs else float("nan"),
-                   "val_pixel_f1": float(np.mean(f1s)) if f1s else float("nan")}
+        metrics = {
+            "val_pixel_auc": float(np.nanmean(aucs)) if aucs else float("nan"),
+            "val_pixel_f1": float(np.mean(f1s)) if f1s else float("nan"),
+        }
         if 0 < sum(labels) < len(labels):
             metrics["val_image_auc"] = float(roc_auc_score(labels, scores))
         return metrics
 
 
 def _optimizer(model: MultiViewCAMNet, config: TrainConfig) -> torch.optim.Optimizer:
-    backbone = [p for n, p in model.named_parameters() if n.startswith("encoder.") and not n.startswith("encoder.conv_stem")]
-    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.") or n.startswith("encoder.conv_stem")]
+    backbone = [
+        p for n, p in model.named_parameters() if n.startswith("encoder.") and not n.startswith("encoder.conv_stem")
+    ]
+    heads = [
+        p for n, p in model.named_parameters() if not n.startswith("encoder.") or n.startswith("encoder.conv_stem")
+    ]
     return torch.optim.AdamW(
         [{"params": backbone, "lr": config.lr * config.backbone_lr_factor}, {"params": heads, "lr": config.lr}],
         weight_decay=config.weight_decay,
@@ -157,7 +174,11 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    checkpoint, state_path, log_path = out_dir / "last.safetensors", out_dir / "last.train-state.pt", out_dir / "log.jsonl"
+    checkpoint, state_path, log_path = (
+        out_dir / "last.safetensors",
+        out_dir / "last.train-state.pt",
+        out_dir / "log.jsonl",
+    )
     step, elapsed_before = 0, 0.0
     if resume and checkpoint.is_file() and state_path.is_file():
         from safetensors.torch import load_file
@@ -176,13 +197,25 @@ def train(
         "validation": {spec: len(load_split(spec)) for spec in val_datasets},
         "labels": "image-level only; masks used for validation metrics only",
     }
-    loader = DataLoader(stream, batch_size=config.batch_size, num_workers=config.workers, collate_fn=collate,
-                        persistent_workers=config.workers > 0)
+    loader = DataLoader(
+        stream,
+        batch_size=config.batch_size,
+        num_workers=config.workers,
+        collate_fn=collate,
+        persistent_workers=config.workers > 0,
+    )
     model.train()
     started = time.perf_counter()
     running, metrics = None, {}
-    bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not show_progress,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=config.steps,
+        initial=step,
+        desc="train",
+        unit="step",
+        disable=not show_progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     batches = iter(loader)
     while step < config.steps:
         batch = next(batches)
@@ -199,10 +232,27 @@ def train(
         running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
         if step % config.val_every == 0 or step == config.steps:
             metrics = validation.evaluate(model, device)
-            record = {"step": step, "loss": running, "elapsed_s": elapsed_before + time.perf_counter() - started, **metrics}
+            record = {
+                "step": step,
+                "loss": running,
+                "elapsed_s": elapsed_before + time.perf_counter() - started,
+                **metrics,
+            }
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")
-            _save(model, optimizer, scheduler, step, record["elapsed_s"], config, summary, metrics, checkpoint, state_path, device)
+            _save(
+                model,
+                optimizer,
+                scheduler,
+                step,
+                record["elapsed_s"],
+                config,
+                summary,
+                metrics,
+                checkpoint,
+                state_path,
+                device,
+            )
         bar.set_postfix(loss=f"{running:.3f}", **{k.replace("val_", ""): f"{v:.3f}" for k, v in metrics.items()})
         bar.update(1)
     bar.close()
@@ -210,18 +260,28 @@ def train(
 
 
 def _save(model, optimizer, scheduler, step, elapsed, config, summary, metrics, checkpoint, state_path, device) -> None:
-    save_checkpoint(checkpoint, model, {
-        "classes": CLASSES,
-        "train_config": config.as_dict(),
-        "data": summary,
-        "steps": step,
-        "validation": metrics,
-        "elapsed_s": round(elapsed, 1),
-        "hardware": {"device": device, "cpu_count": os.cpu_count(), "machine": platform.machine(),
-                     "torch": torch.__version__},
-        "git_commit": git_commit(),
-    })
+    save_checkpoint(
+        checkpoint,
+        model,
+        {
+            "classes": CLASSES,
+            "train_config": config.as_dict(),
+            "data": summary,
+            "steps": step,
+            "validation": metrics,
+            "elapsed_s": round(elapsed, 1),
+            "hardware": {
+                "device": device,
+                "cpu_count": os.cpu_count(),
+                "machine": platform.machine(),
+                "torch": torch.__version__,
+            },
+            "git_commit": git_commit(),
+        },
+    )
     tmp = state_path.with_suffix(".tmp")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-                "elapsed_s": elapsed}, tmp)
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step, "elapsed_s": elapsed},
+        tmp,
+    )
     os.replace(tmp, state_path)

@@ -116,7 +116,7 @@ def g2nn_pairs(points: np.ndarray, descriptors: np.ndarray, min_dist: float) -> 
     dist2 = squared[:, None] + squared[None, :] - 2.0 * descriptors @ descriptors.T
     np.fill_diagonal(dist2, np.inf)
     k = min(NEIGHBOURS + 1, len(descriptors) - 1)
-    nearest = np.argpartition(dist2, k, axis=1)[:, :k + 1] if k + 1 < len(descriptors) else np.argsort(dist2, axis=1)
+    nearest = np.argpartition(dist2, k, axis=1)[:, : k + 1] if k + 1 < len(descriptors) else np.argsort(dist2, axis=1)
     rows = np.arange(len(descriptors))[:, None]
     order = np.argsort(dist2[rows, nearest], axis=1)
     nearest = nearest[rows, order]
@@ -147,8 +147,12 @@ def fit_transforms(points: np.ndarray, pairs: np.ndarray) -> list[tuple[np.ndarr
         if alive.sum() < MIN_INLIERS:
             break
         matrix, inliers = cv2.estimateAffinePartial2D(
-            source[alive], target[alive], method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS,
-            maxIters=4000, confidence=0.995,
+            source[alive],
+            target[alive],
+            method=cv2.RANSAC,
+            ransacReprojThreshold=RANSAC_PIXELS,
+            maxIters=4000,
+            confidence=0.995,
         )
         if matrix is None:
             break
@@ -173,16 +177,22 @@ def matching_pixels(grey: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     copied person) take the value of their surroundings, and the region is closed and its holes
     filled. Flat areas far from any texture (sky) are never matched."""
     height, width = grey.shape
-    moved = cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    moved = cv2.warpAffine(
+        grey,
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=-1.0,
+    )
     inside = cv2.erode((moved >= 0).astype(np.uint8), np.ones((WINDOW, WINDOW), np.uint8)) > 0
     moved = np.maximum(moved, 0.0)
     mean_a, mean_b = _box(grey), _box(moved)
-    var_a = _box(grey * grey) - mean_a ** 2
-    var_b = _box(moved * moved) - mean_b ** 2
+    var_a = _box(grey * grey) - mean_a**2
+    var_b = _box(moved * moved) - mean_b**2
     covariance = _box(grey * moved) - mean_a * mean_b
     correlation = covariance / np.sqrt(np.maximum(var_a * var_b, 1e-6))
-    weight = ((var_a >= MIN_STD ** 2) & (var_b >= MIN_STD ** 2) & inside).astype(np.float32)
+    weight = ((var_a >= MIN_STD**2) & (var_b >= MIN_STD**2) & inside).astype(np.float32)
     sigma = WINDOW / 2.0
     support = cv2.GaussianBlur(weight, (0, 0), sigma)
     smooth = cv2.GaussianBlur(correlation * weight, (0, 0), sigma) / np.maximum(support, 1e-6)
@@ -201,8 +211,14 @@ def _then(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 def colour_offset(rgb: np.ndarray, source: np.ndarray, matrix: np.ndarray) -> float:
     """Largest per-channel median difference between the source pixels and their copies."""
     height, width = source.shape
-    moved = cv2.warpAffine(rgb, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=(-1.0, -1.0, -1.0))
+    moved = cv2.warpAffine(
+        rgb,
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(-1.0, -1.0, -1.0),
+    )
     inside = source & (moved.min(axis=2) >= 0)
     if not inside.any():
         return float("inf")
@@ -217,7 +233,9 @@ def lattice_fraction(grey: np.ndarray, source: np.ndarray, matrix: np.ndarray) -
 
 def is_repetition(rgb: np.ndarray, grey: np.ndarray, source: np.ndarray, matrix: np.ndarray) -> bool:
     """Whether a matched region pair looks like natural repetition rather than a copy (step 5)."""
-    return colour_offset(rgb, source, matrix) > MAX_COLOUR_OFFSET or lattice_fraction(grey, source, matrix) > MAX_LATTICE
+    return (
+        colour_offset(rgb, source, matrix) > MAX_COLOUR_OFFSET or lattice_fraction(grey, source, matrix) > MAX_LATTICE
+    )
 
 
 def _region_with_keypoints(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -263,10 +281,15 @@ def find_copies(rgb: np.ndarray) -> CopyMoveResult:
         target = cv2.warpAffine(source.astype(np.uint8), matrix, (work_w, work_h), flags=cv2.INTER_NEAREST)
         in_image = matrix.copy()
         in_image[:, 2] /= scale  # same rotation and scale, shift in image pixels
-        regions = [cv2.resize(region.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-                   for region in (source, target)]
-        result.pairs.append(CopyPair(matrix=in_image, keypoints=len(sources), area=float(source.mean()),
-                                     source=regions[0], target=regions[1]))
+        regions = [
+            cv2.resize(region.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+            for region in (source, target)
+        ]
+        result.pairs.append(
+            CopyPair(
+                matrix=in_image, keypoints=len(sources), area=float(source.mean()), source=regions[0], target=regions[1]
+            )
+        )
     return result
 
 
@@ -283,8 +306,10 @@ def evidence_logits(result: CopyMoveResult, other: np.ndarray) -> np.ndarray:
     Pixels in no pair get 0; where pairs overlap, the largest value counts."""
     evidence = np.zeros(result.shape, np.float32)
     for pair in result.pairs:
-        medians = [float(np.median(other[region >= 0.5])) if (region >= 0.5).any() else 0.0
-                   for region in (pair.source, pair.target)]
+        medians = [
+            float(np.median(other[region >= 0.5])) if (region >= 0.5).any() else 0.0
+            for region in (pair.source, pair.target)
+        ]
         for region, difference in ((pair.source, medians[0] - medians[1]), (pair.target, medians[1] - medians[0])):
             share = EVIDENCE_LOGIT + np.log(2.0) - np.logaddexp(0.0, -difference)  # E + log(2 sigmoid(d))
             evidence = np.maximum(evidence, region * max(float(share), 0.0))

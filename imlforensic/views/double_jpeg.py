@@ -28,8 +28,28 @@ from __future__ import annotations
 import numpy as np
 
 # The first 20 AC frequencies in zig-zag order, as (row, column).
-ZIGZAG_AC = ((0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (4, 0),
-             (3, 1), (2, 2), (1, 3), (0, 4), (0, 5), (1, 4), (2, 3), (3, 2), (4, 1), (5, 0))
+ZIGZAG_AC = (
+    (0, 1),
+    (1, 0),
+    (2, 0),
+    (1, 1),
+    (0, 2),
+    (0, 3),
+    (1, 2),
+    (2, 1),
+    (3, 0),
+    (4, 0),
+    (3, 1),
+    (2, 2),
+    (1, 3),
+    (0, 4),
+    (0, 5),
+    (1, 4),
+    (2, 3),
+    (3, 2),
+    (4, 1),
+    (5, 0),
+)
 MAX_VALUE = 40  # coefficient values beyond +-40 steps share the end bins
 MIN_GAIN = 0.01  # per-coefficient log-likelihood gain below which a frequency is not used
 EMPTY_BIN = 0.02  # floor of n_q1 for bins double compression cannot produce (JPEG rounding noise)

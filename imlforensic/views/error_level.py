@@ -146,9 +146,7 @@ def sel_features(
     return z, texture / (texture + TEXTURE_FLOOR)
 
 
-def sel_anomaly(
-    rgb: np.ndarray, qualities: tuple[int, ...] = DEFAULT_QUALITIES, floor: float = 0.15
-) -> np.ndarray:
+def sel_anomaly(rgb: np.ndarray, qualities: tuple[int, ...] = DEFAULT_QUALITIES, floor: float = 0.15) -> np.ndarray:
     """Per-pixel SEL anomaly in robust z units (see the module docstring), at the image's size."""
     height, width = rgb.shape[:2]
     z, weight = sel_features(rgb, qualities, floor=floor)
