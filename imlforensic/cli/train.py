@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -78,9 +78,8 @@ def train(
         if not folder.exists():
             usage_error(f"{folder}: no such file or folder")
     config = PRESETS[preset]
-    config = dataclasses.replace(
-        config, seed=seed, **{k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v}
-    )
+    overrides: dict[str, Any] = {k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v}
+    config = dataclasses.replace(config, seed=seed, **overrides)
     try:
         resolved = resolve_device(device)
         checkpoint = run_training(

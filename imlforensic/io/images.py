@@ -99,7 +99,7 @@ def decode_image_bytes(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Truncated File Read", "Palette images with transparency"
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             image_format = image.format or "unknown"
             width, height = image.size
             if width * height > max_pixels:
@@ -107,7 +107,8 @@ def decode_image_bytes(
                     f"{name}: image declares {width}x{height} = {width * height:,} pixels, "
                     f"above the limit of {max_pixels:,} (raise it with --max-pixels)"
                 )
-            if getattr(image, "n_frames", 1) > 1:
+            frames = int(getattr(image, "n_frames", 1))
+            if frames > 1:
                 image.seek(0)
             image.load()
             quality = estimate_jpeg_quality(image) if image_format == "JPEG" else None
@@ -116,8 +117,8 @@ def decode_image_bytes(
             orientation = _exif_orientation(image)
             table = _luma_table(image) if image_format == "JPEG" else None
             conversions: list[str] = []
-            if getattr(image, "n_frames", 1) > 1:
-                conversions.append(f"first of {image.n_frames} frames")
+            if frames > 1:
+                conversions.append(f"first of {frames} frames")
             if orientation not in (0, 1):
                 image = ImageOps.exif_transpose(image)
                 conversions.append(f"EXIF orientation {orientation} applied")

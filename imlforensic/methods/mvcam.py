@@ -219,16 +219,12 @@ class LearnedLocalizer(Method):
         return fused, views, details
 
     def analyse(self, image: LoadedImage) -> MethodOutput:
-        side_views = (
-            (
-                _SIDE_VIEWS_THREAD.submit(find_copies, image.rgb),
-                _SIDE_VIEWS_THREAD.submit(raw_anomaly, image.rgb, "sel"),
-            )
-            if self.fuse_sel
-            else ()
-        )
+        copies = _SIDE_VIEWS_THREAD.submit(find_copies, image.rgb) if self.fuse_sel else None
+        anomaly = _SIDE_VIEWS_THREAD.submit(raw_anomaly, image.rgb, "sel") if self.fuse_sel else None
         logits = self.logit_map(image.rgb, image.luma_table)
-        heatmap, views, details = self.read_logits(logits, image.rgb, *(view.result() for view in side_views))
+        heatmap, views, details = self.read_logits(
+            logits, image.rgb, copies.result() if copies else None, anomaly.result() if anomaly else None
+        )
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
 
 

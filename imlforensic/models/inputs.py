@@ -60,7 +60,8 @@ def build_views(rgb: np.ndarray, config: NetworkConfig, luma_table: np.ndarray |
     """Float32 array (C, H/s, W/s) of the configured views, in ``config.views`` order.
 
     ``luma_table``: the JPEG luminance quantisation table aligned with ``rgb`` (``dq`` view)."""
-    size = view_size(*rgb.shape[:2], config.input_scale)
+    height, width = rgb.shape[:2]
+    size = view_size(height, width, config.input_scale)
     planes: list[np.ndarray] = []
     for view in config.views:
         if view == "rgb":

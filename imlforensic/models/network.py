@@ -29,6 +29,7 @@ WCBnet, MMSP 2023):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, cast
 
 import timm
 import torch
@@ -69,6 +70,8 @@ def top_fraction_pool(logit_map: torch.Tensor, fraction: float) -> torch.Tensor:
 
 
 class MultiViewCAMNet(nn.Module):
+    encoder: Any  # a timm features_only model (feature_info, conv_stem, blocks: untyped)
+
     def __init__(self, config: NetworkConfig, imagenet_init: bool = True) -> None:
         super().__init__()
         self.config = config
@@ -108,7 +111,12 @@ class MultiViewCAMNet(nn.Module):
         if in_channels == stem.in_channels and keep_rgb_filters:
             return
         wide = nn.Conv2d(
-            in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=stem.bias is not None
+            in_channels,
+            stem.out_channels,
+            cast(tuple[int, int], stem.kernel_size),
+            cast(tuple[int, int], stem.stride),
+            cast(tuple[int, int], stem.padding),
+            bias=stem.bias is not None,
         )
         with torch.no_grad():
             nn.init.kaiming_normal_(wide.weight, mode="fan_out")

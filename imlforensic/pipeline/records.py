@@ -136,7 +136,7 @@ class RunSettings:
     device: str | None = None
     max_pixels: int | None = None
     threshold: float | None = None
-    boxes: list[list[int]] | None = None  # refine: the analyst's boxes
+    boxes: list[list[float]] | None = None  # refine: the analyst's boxes (x0, y0, x1, y1)
     notes: list[str] | None = None  # refine: what was done to the given map (e.g. resized)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -284,7 +284,8 @@ class ErrorRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ErrorRecord:
-        info = data.get("input") if isinstance(data.get("input"), dict) else {}
+        given = data.get("input")
+        info: dict[str, Any] = given if isinstance(given, dict) else {}
         return cls(
             path=str(info.get("path") or info.get("resolved_path") or "?"),
             error=str(data.get("error") or "failed"),

@@ -40,7 +40,9 @@ def _run_grabcut(
         if rect is not None:
             cv2.grabCut(bgr, mask, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
         else:
-            cv2.grabCut(bgr, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+            cv2.grabCut(
+                bgr, mask, (0, 0, 0, 0), bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK
+            )  # rect unused in this mode
     except cv2.error:  # degenerate trimap (e.g. no background sample): keep the seeds as they are
         pass
     return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)

@@ -6,6 +6,7 @@ registry depends on no method or refiner: they depend on it.
 
 from imlforensic.registry.builtin import DEFAULT_METHOD, MVCAM_SHA256, register_builtin
 from imlforensic.registry.cards import LOCALIZER_CLASSES, ModelCard, input_card
+from imlforensic.registry.plugins import register_plugins
 from imlforensic.registry.registry import (
     DEVICE_PATTERN,
     BuildContext,
@@ -18,6 +19,7 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, LocalFile,
 
 REGISTRY = Registry()
 register_builtin(REGISTRY)
+register_plugins(REGISTRY)  # other packages' methods and refiners (entry point group imlforensic.registry)
 
 __all__ = [
     "REGISTRY",

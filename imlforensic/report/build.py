@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import io
 import logging
 import time
@@ -10,6 +11,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
@@ -32,7 +34,7 @@ DEFAULT_TITLE = "Image analysis report"
 DEFAULT_PPI = 200.0
 LARGE_FACTOR = 2.0  # images reduced by at least this much on the page get a note
 
-RC = {
+RC: dict[str, Any] = {
     "pdf.fonttype": 42,  # embed TrueType: real, selectable, searchable text
     "pdf.compression": 6,
     "axes.unicode_minus": False,
@@ -142,10 +144,11 @@ def load_page_images(info: ItemInfo, max_pixels: int) -> PageImages:
     for kind, array in decoded.items():
         if array is None:
             images.problems.append(f"{files[kind].name} could not be decoded.")
-    if decoded.get("heatmap") is not None:
-        images.heatmap = heatmap_values(decoded["heatmap"])
-    elif decoded.get("heatmap_color") is not None:
-        images.heatmap_rgb = decoded["heatmap_color"]
+    grey, colour = decoded.get("heatmap"), decoded.get("heatmap_color")
+    if grey is not None:
+        images.heatmap = heatmap_values(grey)
+    elif colour is not None:
+        images.heatmap_rgb = colour
     images.overlay = decoded.get("overlay")
     images.coarse_overlay = decoded.get("coarse_overlay")
     images.mask = decoded.get("mask")
@@ -205,6 +208,15 @@ def plan_report(collection: Collection, options: ReportOptions) -> Plan:
     return Plan(meta=meta, items=items, infos=infos, cover=cover, appendix=appendix)
 
 
+def _draw_flow(c: Canvas, flow_page: FlowPage) -> None:
+    for block, y in flow_page.placed:
+        block.draw(c, y)
+
+
+def _image_page_drawer(info: ItemInfo, meta: ReportMeta, total: int, images: PageImages) -> Callable[[Canvas], object]:
+    return functools.partial(image_page, info=info, meta=meta, total_images=total, images=images, prepare_fn=prepare)
+
+
 def build_report(
     collection: Collection,
     output: Path,
@@ -234,7 +246,7 @@ def build_report(
         figure_bases.add(candidate.lower())
         return candidate
 
-    def page(pdf: PdfPages, number: int, draw: Callable[[Canvas], None]) -> None:
+    def page(pdf: PdfPages, number: int, draw: Callable[[Canvas], object]) -> None:
         canvas = Canvas(paper.width, paper.height, defer_images=True, lossless=options.lossless)
         draw(canvas)
         draw_footer(canvas, meta, number, total)
@@ -244,13 +256,13 @@ def build_report(
 
     def flow(pdf: PdfPages, pages: list[FlowPage], first_number: int) -> None:
         for k, flow_page in enumerate(pages):
-            page(pdf, first_number + k, lambda c, fp=flow_page: [block.draw(c, y) for block, y in fp.placed])
+            page(pdf, first_number + k, functools.partial(_draw_flow, flow_page=flow_page))
 
     font_log = logging.getLogger("matplotlib.font_manager")
     font_log_level = font_log.level
     font_log.setLevel(logging.ERROR)  # "Failed to find font weight bold for <fallback font>": harmless
     try:
-        with matplotlib.rc_context(RC), warnings.catch_warnings():
+        with matplotlib.rc_context(cast(Any, RC)), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
             metadata = {
                 "Title": meta.title,
@@ -263,15 +275,10 @@ def build_report(
                 if "cover" in sections:
                     flow(pdf, plan.cover, 1)
                 for info in plan.infos if "images" in sections else []:
+                    assert info.page is not None  # numbered by plan_report
                     try:
                         images = load_page_images(info, options.max_pixels)
-                        page(
-                            pdf,
-                            info.page,
-                            lambda c, info=info, images=images: image_page(
-                                c, info, meta, len(plan.infos), images, prepare
-                            ),
-                        )
+                        page(pdf, info.page, _image_page_drawer(info, meta, len(plan.infos), images))
                     except (MemoryError, Exception) as exc:  # one bad result must not cost the whole report
                         images = PageImages()
                         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -279,13 +286,7 @@ def build_report(
                             f"The pictures of this page could not be prepared ({reason}); "
                             "the saved outputs are in the results folder."
                         )
-                        page(
-                            pdf,
-                            info.page,
-                            lambda c, info=info, images=images: image_page(
-                                c, info, meta, len(plan.infos), images, prepare
-                            ),
-                        )
+                        page(pdf, info.page, _image_page_drawer(info, meta, len(plan.infos), images))
                     if options.figures is not None:
                         figures += export_figures(
                             images,

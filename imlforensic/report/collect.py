@@ -230,14 +230,13 @@ def collect(
     seen: set[int] = set()
     for entry in entries:
         if isinstance(entry, ResultRecord):
-            item = by_key.get(_input_key(entry)) or by_path.get(entry.input.path)
-            if item is None:
-                item = ReportItem(
-                    status="missing",
-                    path=entry.input.path,
-                    record=None,
-                    error="listed in the batch log, but its results are not in the results folder",
-                )
+            listed = by_key.get(_input_key(entry)) or by_path.get(entry.input.path)
+            item = listed or ReportItem(
+                status="missing",
+                path=entry.input.path,
+                record=None,
+                error="listed in the batch log, but its results are not in the results folder",
+            )
             if id(item) in seen:
                 continue
         else:

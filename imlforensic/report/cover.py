@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -75,6 +76,13 @@ def summary_counts(items: list[ReportItem]) -> str:
     return text + "."
 
 
+def _draw_card(
+    c: Canvas, y: float, x: float, width: float, head: str, rows: list[tuple[str, str]], mono: tuple[str, ...]
+) -> None:
+    c.lines(x, y, [head], H3)
+    kv_rows(c, x + 8, y + H3.line_height + 1, width - 8, rows, key_width=84, mono_keys=mono)
+
+
 def cover_blocks(
     meta: ReportMeta,
     infos: list[ItemInfo],
@@ -91,13 +99,15 @@ def cover_blocks(
     blocks.append(
         Block(height=len(title_lines) * TITLE.line_height + 2, draw=lambda c, y: c.lines(x, y, title_lines, TITLE))
     )
+
+    def draw_subtitle(c: Canvas, y: float) -> None:
+        c.lines(x, y, ["Image manipulation analysis report"], SUBTITLE)
+        c.hline(x, x + W, y + SUBTITLE.line_height + 5, color="#333333", lw=0.8)
+
     blocks.append(
         Block(
             height=SUBTITLE.line_height + 8,
-            draw=lambda c, y: (
-                c.lines(x, y, ["Image manipulation analysis report"], SUBTITLE),
-                c.hline(x, x + W, y + SUBTITLE.line_height + 5, color="#333333", lw=0.8),
-            ),
+            draw=draw_subtitle,
         )
     )
 
@@ -150,10 +160,7 @@ def cover_blocks(
         blocks.append(
             Block(
                 height=H3.line_height + h_rows + 4,
-                draw=lambda c, y, head=head, rows=rows, mono=mono: (
-                    c.lines(x, y, [head], H3),
-                    kv_rows(c, x + 8, y + H3.line_height + 1, W - 8, rows, key_width=84, mono_keys=mono),
-                ),
+                draw=functools.partial(_draw_card, x=x, width=W, head=head, rows=rows, mono=mono),
                 space_before=2,
             )
         )

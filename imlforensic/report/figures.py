@@ -20,6 +20,7 @@ import io
 import struct
 import zlib
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import matplotlib
@@ -33,7 +34,7 @@ from imlforensic.report.layout import MM, Canvas, apply_cmap, fit
 from imlforensic.report.panels import HEATMAP_CMAP, mask_for_print, resize_for_figure
 from imlforensic.report.pdfimages import embed
 
-RC = {"pdf.fonttype": 42, "axes.unicode_minus": False}
+RC: dict[str, Any] = {"pdf.fonttype": 42, "axes.unicode_minus": False}
 
 FIGURE_DPI = 300
 COLORBAR_H = 42.0  # points below the heatmap for its scale
@@ -60,7 +61,7 @@ def png_with_dpi(array: np.ndarray, dpi: int = FIGURE_DPI) -> bytes:
 
 def _print_pdf(canvas: Canvas, height_pt: float) -> bytes:
     drawn = io.BytesIO()
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(cast(Any, RC)):
         FigureCanvasPdf(canvas.fig).print_pdf(drawn)
     canvas.close()
     out = io.BytesIO()

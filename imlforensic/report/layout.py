@@ -11,6 +11,7 @@ holds the pixels the report prepared (see :mod:`imlforensic.report.panels`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -196,7 +197,7 @@ class Block:
     """A piece of a flowing page: its height and how to draw it at a given top y."""
 
     height: float
-    draw: Callable[[Canvas, float], None]
+    draw: Callable[[Canvas, float], object]  # what it returns is ignored
     keep_with_next: int = 0  # blocks after this one that must be on the same page (headings)
     header: Block | None = None  # repeated at the top of a page this block starts (table headers)
     space_before: float = 0.0  # dropped at the top of a page
@@ -237,6 +238,10 @@ def paginate(blocks: list[Block], first_top: float, top: float, bottom: float) -
     return pages
 
 
+def _draw_line(c: Canvas, y: float, x: float, line: str, style: Style) -> float:
+    return c.lines(x, y, [line], style)
+
+
 def text_blocks(
     text: str, style: Style, width: float, x: float, space_before: float = 0.0, keep_with_next: int = 0
 ) -> list[Block]:
@@ -253,7 +258,7 @@ def text_blocks(
         blocks.append(
             Block(
                 height=style.line_height,
-                draw=lambda c, y, line=line: c.lines(x, y, [line], style),
+                draw=functools.partial(_draw_line, x=x, line=line, style=style),
                 space_before=space_before if k == 0 else 0.0,
                 keep_with_next=keep,
             )

@@ -56,7 +56,7 @@ def read_png(path: Path) -> np.ndarray | None:
             image = image[:, :, :3]
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         if image.dtype != np.uint8:
-            image = (image >> 8).astype(np.uint8)
+            image = np.right_shift(image, 8).astype(np.uint8)
     return image
 
 
@@ -78,7 +78,7 @@ def prepare(image: np.ndarray, box_width_pt: float, ppi: float, kind: str = "pho
         new_h = max(1, int(round(h * target / w)))
         if kind == "mask":
             small = cv2.resize((np.asarray(image) > 0).astype(np.float32), (new_w, new_h), interpolation=cv2.INTER_AREA)
-            array = small >= 0.5
+            array: np.ndarray = small >= 0.5
         else:
             array = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
         return Prepared(array, source, (new_w, new_h), "downscaled", w / new_w)
@@ -99,9 +99,9 @@ def heatmap_values(grey: np.ndarray) -> np.ndarray:
 
 def mask_for_print(mask: np.ndarray) -> np.ndarray:
     """Mask as grey uint8: flagged pixels dark, the rest white (prints without a slab of black)."""
-    flagged = np.asarray(mask) > 0
+    flagged = np.asarray(np.asarray(mask) > 0)
     if flagged.ndim == 3:
-        flagged = flagged.any(axis=2)
+        flagged = np.asarray(flagged.any(axis=2))
     return np.where(flagged, MASK_FLAGGED, 255).astype(np.uint8)
 
 

@@ -19,7 +19,7 @@ import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import cv2
 import numpy as np
@@ -119,10 +119,10 @@ def embed(
     for number, (page, placed, page_h) in enumerate(zip(writer.pages, pages, page_heights), start=1):
         if not placed:
             continue
-        resources = page["/Resources"].get_object()
+        resources = cast(DictionaryObject, page["/Resources"].get_object())
         if "/XObject" not in resources:
             resources[NameObject("/XObject")] = DictionaryObject()
-        xobjects = resources["/XObject"].get_object()
+        xobjects = cast(DictionaryObject, resources["/XObject"].get_object())
         ops = []
         for k, image in enumerate(placed, start=1):
             name = f"/Rp{number}i{k}"

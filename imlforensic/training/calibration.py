@@ -86,8 +86,8 @@ def choose_threshold(
     heatmaps: list[np.ndarray], samples: list[Sample], max_false_alarm: float = 0.02
 ) -> dict[str, Any]:
     """Best mean F1 on the edited samples with at most ``max_false_alarm`` flagged on the untouched ones."""
-    f1 = {t: [] for t in CANDIDATES}
-    false_alarm = {t: [] for t in CANDIDATES}
+    f1: dict[float, list[float]] = {t: [] for t in CANDIDATES}
+    false_alarm: dict[float, list[float]] = {t: [] for t in CANDIDATES}
     for heatmap, sample in zip(heatmaps, samples):
         score = pool_score(heatmap)
         for t in CANDIDATES:

@@ -79,8 +79,9 @@ def labelled_item(
         # the 8x8 grid survives only if the mirrored axis (the width) is a multiple of 8
         table = table.T.copy() if rgb.shape[1] % 8 == 0 else None
     mask = np.zeros(size, bool)
-    if with_mask and sample.mask is not None:
-        mask = apply_recipe(sample.load_mask(rgb.shape[:2]), size, recipe)
+    labelled_mask = sample.load_mask(rgb.shape[:2]) if with_mask and sample.mask is not None else None
+    if labelled_mask is not None:
+        mask = apply_recipe(labelled_mask, size, recipe)
     if flip:  # a horizontal flip keeps the 8x8 grid (the width is a multiple of 8)
         fitted, mask = np.ascontiguousarray(fitted[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
     return TrainItem(
@@ -137,7 +138,8 @@ class TrainingStream(IterableDataset):
             rng = np.random.default_rng([self.seed, index])
             index += workers
             try:
-                if rng.random() < self.synthetic_share:
+                if rng.random() < self.synthetic_share:  # (the share is 0 without photos to synthesise from)
+                    assert self.synth is not None
                     sample = self.synth.sample(rng)
                     views = build_views(sample.rgb, self.network, sample.luma_table)
                     yield TrainItem(views, sample.label, sample.mask, sample.kind)

@@ -56,7 +56,8 @@ def jpeg_with_table(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarr
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=int(quality))
     decoded = Image.open(buffer)
-    table = np.asarray(decoded.quantization[0], dtype=np.float64).reshape(8, 8)
+    tables: dict[int, list[int]] = getattr(decoded, "quantization", {})
+    table = np.asarray(tables[0], dtype=np.float64).reshape(8, 8)
     return np.asarray(decoded.convert("RGB")), table
 
 
@@ -195,7 +196,7 @@ def _place(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
 
 
 def _shift(array: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    matrix = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
     flags = cv2.INTER_NEAREST
     if array.dtype == bool:
         return cv2.warpAffine(array.astype(np.uint8), matrix, (array.shape[1], array.shape[0]), flags=flags) > 0

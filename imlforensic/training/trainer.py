@@ -169,7 +169,9 @@ def train(
     photos = list_photos(photo_folders)
     stream = TrainingStream(labelled, photos, config.size, config.network, config.synthetic_share, config.seed)
     # channels-last is 1.5x faster for these convolutions on CPU (and no slower on GPU)
-    model = MultiViewCAMNet(config.network, imagenet_init=imagenet_init).to(device, memory_format=torch.channels_last)
+    model = (
+        MultiViewCAMNet(config.network, imagenet_init=imagenet_init).to(device).to(memory_format=torch.channels_last)
+    )
     optimizer = _optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
     use_amp = device.startswith("cuda")

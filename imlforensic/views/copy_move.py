@@ -103,7 +103,7 @@ def min_distance(height: int, width: int) -> float:
 
 
 def _keypoints(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    sift = cv2.SIFT_create(nfeatures=MAX_KEYPOINTS, contrastThreshold=SIFT_CONTRAST)
+    sift = cv2.SIFT_create(nfeatures=MAX_KEYPOINTS, contrastThreshold=SIFT_CONTRAST)  # type: ignore[attr-defined]
     keypoints, descriptors = sift.detectAndCompute(grey, None)
     if descriptors is None or len(keypoints) <= NEIGHBOURS:
         return np.zeros((0, 2), np.float32), None

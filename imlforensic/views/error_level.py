@@ -30,18 +30,20 @@ WINDOW = 16  # local averaging window (pixels): two JPEG blocks
 TEXTURE_FLOOR = 4.0  # high-pass energy below which a window counts as flat (grey levels squared)
 
 
+def _jpeg_cycle(image: np.ndarray, quality: int, flag: int) -> np.ndarray:
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    decoded = cv2.imdecode(buffer, flag) if ok else None
+    if decoded is None:
+        raise RuntimeError("JPEG round trip failed")
+    return np.asarray(decoded)
+
+
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     """Encode an RGB or greyscale uint8 image as baseline JPEG (4:2:0 for colour) and decode it."""
     if image.ndim == 2:
-        ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        return cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE)
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(buffer, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        return _jpeg_cycle(image, quality, cv2.IMREAD_GRAYSCALE)
+    bgr = _jpeg_cycle(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), quality, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def signed_error_levels(rgb: np.ndarray, qualities: tuple[int, ...] = DEFAULT_QUALITIES) -> np.ndarray:
