@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -46,35 +47,43 @@ from imlforensic.pipeline.run import (
 from imlforensic.registry import ModelEntry
 
 
-def build_request(
-    command: str,
-    inputs: list[str],
-    out: Path | None,
-    write_maps: bool,
-    methods: list[str] | None,
-    refiner: ModelEntry | None,
-    threshold: float | None,
-    device: str,
-    skip_existing: bool,
-    recursive: bool,
-    max_pixels: int,
-    weights: Path | None,
-    quiet: bool,
-) -> RunRequest:
-    """Check the options (usage errors exit) and make the run's request; shared with ``report``."""
-    check_device(device)
-    entries = method_entries(methods, weights, quiet=quiet)
-    analyzers = [Analyzer(entry, device=device, threshold=threshold, refiner=refiner) for entry in entries]
+@dataclass
+class AnalysisOptions:
+    """The options ``detect``, ``localize`` and ``report`` (for images) share."""
+
+    command: str
+    inputs: list[str]
+    out: Path | None = None
+    write_maps: bool = False
+    methods: list[str] | None = None
+    refiner: ModelEntry | None = None
+    threshold: float | None = None
+    device: str = "auto"
+    skip_existing: bool = False
+    recursive: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    weights: Path | None = None
+    quiet: bool = False
+
+
+def build_request(options: AnalysisOptions) -> RunRequest:
+    """Check the options (usage errors exit) and make the run's request."""
+    check_device(options.device)
+    entries = method_entries(options.methods, options.weights, quiet=options.quiet)
+    analyzers = [
+        Analyzer(entry, device=options.device, threshold=options.threshold, refiner=options.refiner)
+        for entry in entries
+    ]
     return RunRequest(
-        command=command,
-        inputs=inputs,
+        command=options.command,
+        inputs=options.inputs,
         analyzers=analyzers,
-        out=out,
-        write_maps=write_maps,
-        skip_existing=skip_existing,
-        recursive=recursive,
-        max_pixels=max_pixels,
-        device=device,
+        out=options.out,
+        write_maps=options.write_maps,
+        skip_existing=options.skip_existing,
+        recursive=options.recursive,
+        max_pixels=options.max_pixels,
+        device=options.device,
     )
 
 
@@ -123,40 +132,13 @@ def finish(command: str, report: RunReport, json_lines: bool, quiet: bool, out: 
     raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
 
 
-def _run(
-    command: str,
-    inputs: list[str],
-    out: Path | None,
-    write_maps: bool,
-    methods: list[str] | None,
-    refiner: ModelEntry | None,
-    threshold: float | None,
-    device: str,
-    json_lines: bool,
-    skip_existing: bool,
-    quiet: bool,
-    recursive: bool,
-    max_pixels: int,
-    weights: Path | None,
-) -> None:
-    request = build_request(
-        command,
-        inputs,
-        out,
-        write_maps,
-        methods,
-        refiner,
-        threshold,
-        device,
-        skip_existing,
-        recursive,
-        max_pixels,
-        weights,
-        quiet,
-    )
+def _run(options: AnalysisOptions, json_lines: bool) -> None:
+    request = build_request(options)
     several = len(request.analyzers) > 1
-    report = execute(request, lambda record: _print_record(record, json_lines, write_maps, several), quiet=quiet)
-    finish(command, report, json_lines, quiet, out)
+    report = execute(
+        request, lambda record: _print_record(record, json_lines, options.write_maps, several), quiet=options.quiet
+    )
+    finish(options.command, report, json_lines, options.quiet, options.out)
 
 
 def detect(
@@ -184,22 +166,20 @@ def detect(
 
       imlforensic detect ~/case42/*.jpg --json > verdicts.jsonl
     """
-    _run(
-        "detect",
-        inputs,
-        out,
-        False,
-        method,
-        None,
-        threshold,
-        device,
-        json_lines,
-        skip_existing,
-        quiet,
-        recursive,
-        max_pixels,
-        weights,
+    options = AnalysisOptions(
+        command="detect",
+        inputs=inputs,
+        out=out,
+        methods=method,
+        threshold=threshold,
+        device=device,
+        skip_existing=skip_existing,
+        recursive=recursive,
+        max_pixels=max_pixels,
+        weights=weights,
+        quiet=quiet,
     )
+    _run(options, json_lines)
 
 
 def localize(
@@ -241,19 +221,19 @@ def localize(
 
       imlforensic localize photo.jpg -m mvcam -m classical --out results/
     """
-    _run(
-        "localize",
-        inputs,
-        out if out is not None else default_out(),
-        True,
-        method,
-        refiner_entry(refiner, sam_checkpoint),
-        threshold,
-        device,
-        json_lines,
-        skip_existing,
-        quiet,
-        recursive,
-        max_pixels,
-        weights,
+    options = AnalysisOptions(
+        command="localize",
+        inputs=inputs,
+        out=out if out is not None else default_out(),
+        write_maps=True,
+        methods=method,
+        refiner=refiner_entry(refiner, sam_checkpoint),
+        threshold=threshold,
+        device=device,
+        skip_existing=skip_existing,
+        recursive=recursive,
+        max_pixels=max_pixels,
+        weights=weights,
+        quiet=quiet,
     )
+    _run(options, json_lines)

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from imlforensic.cli.analyse import build_request, execute
+from imlforensic.cli.analyse import AnalysisOptions, build_request, execute
 from imlforensic.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -222,21 +222,21 @@ def _localize(
     """Run ``localize`` (the same pipeline as the command) into ``results``; return its records
     (failed inputs as error records) and whether any input failed. The run's log is kept as
     ``results/batch.jsonl``."""
-    request = build_request(
-        "localize",
-        specs,
-        results,
-        True,
-        methods,
-        refiner_entry(refiner, None),
-        threshold,
-        device or "auto",
-        skip_existing,
-        recursive,
-        max_pixels,
-        None,
-        quiet,
+    options = AnalysisOptions(
+        command="localize",
+        inputs=specs,
+        out=results,
+        write_maps=True,
+        methods=methods,
+        refiner=refiner_entry(refiner, None),
+        threshold=threshold,
+        device=device or "auto",
+        skip_existing=skip_existing,
+        recursive=recursive,
+        max_pixels=max_pixels,
+        quiet=quiet,
     )
+    request = build_request(options)
     run = execute(request, quiet=quiet)
     for spec in run.missing:  # failed inputs were named as they happened
         typer.echo(f"error: {spec}: no such file or folder", err=True)
