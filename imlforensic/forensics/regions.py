@@ -4,8 +4,8 @@ A region is a set of mask pixels connected through their 8 neighbours (OpenCV's 
 components). For each: the bounding box in pixels of the picture as displayed (``x0, y0`` the
 top-left pixel, ``x1, y1`` one past the bottom-right, so ``x1 - x0`` is the width), the area in
 pixels and as a fraction of the picture, and, from the heatmap, the mean and the peak probability
-over the region's pixels with where the peak is. Regions are listed largest first (ties: higher
-peak first, then top-to-bottom, left-to-right), numbered from 1 in that order, so "region 1" is
+over the region's pixels with where the peak is. Regions are listed largest first (ties: top-to-bottom,
+then left-to-right), numbered from 1 in that order, so "region 1" is
 the same region in the record, on the overlay and in the viewer.
 """
 
@@ -97,10 +97,12 @@ def mask_regions(mask: np.ndarray, heatmap: np.ndarray | None = None, max_region
             continue
         found.append((label, (x, y, x + w, y + h), area))
     flagged = float(binary.sum()) / total
-    details = []
-    for label, box, area in found:
+    found.sort(key=lambda f: (-f[2], f[1][1], f[1][0]))
+    listed = found if max_regions is None else found[:max_regions]
+    regions = []
+    for i, (label, box, area) in enumerate(listed):
         peak = mean = peak_xy = None
-        if heat is not None:
+        if heat is not None:  # only the listed regions: a noisy mask can have thousands
             x0, y0, x1, y1 = box
             inside = labels[y0:y1, x0:x1] == label
             values = heat[y0:y1, x0:x1]
@@ -109,16 +111,10 @@ def mask_regions(mask: np.ndarray, heatmap: np.ndarray | None = None, max_region
             flat = int(np.argmax(masked))
             peak = float(masked.flat[flat])
             peak_xy = (x0 + flat % (x1 - x0), y0 + flat // (x1 - x0))
-        details.append((label, box, area, mean, peak, peak_xy))
-    details.sort(key=lambda d: (-d[2], -(d[4] if d[4] is not None else 0.0), d[1][1], d[1][0]))
-    listed = details if max_regions is None else details[:max_regions]
-    regions = [
-        Region(number=i + 1, box=box, area_px=area, area_fraction=area / total, mean_probability=mean,
-               peak_probability=peak, peak_xy=peak_xy,
-               centroid_xy=(float(centroids[label][0]), float(centroids[label][1])))
-        for i, (label, box, area, mean, peak, peak_xy) in enumerate(listed)
-    ]
-    return Regions(count=len(details), flagged_fraction=flagged, width=width, height=height, regions=regions)
+        regions.append(Region(number=i + 1, box=box, area_px=area, area_fraction=area / total, mean_probability=mean,
+                              peak_probability=peak, peak_xy=peak_xy,
+                              centroid_xy=(float(centroids[label][0]), float(centroids[label][1]))))
+    return Regions(count=len(found), flagged_fraction=flagged, width=width, height=height, regions=regions)
 
 
 def regions_from_files(mask_png: Path | str, heatmap_png: Path | str | None = None, max_regions: int | None = 100) -> Regions:
