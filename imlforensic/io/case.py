@@ -58,6 +58,7 @@ class CaseEntry:
     notes: list[str] = field(default_factory=list)
     folder: Path | None = None  # where the record's output files lie
     outputs: dict[str, Path] = field(default_factory=dict)  # kind -> existing file
+    name: str = ""  # a short display name, unique in a case (set by whoever lists several)
 
     @property
     def largest_region(self) -> dict[str, Any] | None:
