@@ -344,14 +344,15 @@ def declared_ai(provenance: Provenance) -> AiDeclaration | None:
     None when the file declares neither (which is no evidence of authenticity)."""
     c = provenance.c2pa
     if c.declares and c.content_matches is not False and c.status in ("valid", "untrusted_signer"):
-        trust = "a trusted signer" if c.status == "valid" else "a signer that is not on a trust list"
+        state = ("valid signature from a trusted signer, matching the file" if c.status == "valid"
+                 else "valid signature, matching the file; the signer is not on a trust list")
         who = f" by {c.generator}" if c.generator else ""
         if c.declares == "generated":
-            reason = (f"The picture's C2PA manifest (signed by {trust}, matching the file) declares it generated{who} "
+            reason = (f"The picture's C2PA manifest ({state}) declares it generated{who} "
                       "(IPTC digital source type trainedAlgorithmicMedia).")
         else:
             terms = ", ".join(t for t in c.digital_source_types if t in AI_EDIT_TYPES | GENERATED_TYPES)
-            reason = f"The picture's C2PA manifest (signed by {trust}, matching the file) declares AI editing ({terms}){who}."
+            reason = f"The picture's C2PA manifest ({state}) declares AI editing ({terms}){who}."
         return AiDeclaration(c.declares, "c2pa", reason, signed=True)
     terms = provenance.xmp_digital_source_types
     if any(t in GENERATED_TYPES for t in terms):
