@@ -64,6 +64,8 @@ def _small_case(tmp_path: Path) -> Path:
     changed = save_jpeg(images / "changed.png", photo(80, 60, 4))
     fake_result(out, changed)
     Image.fromarray(photo(80, 60, 5)).save(changed)
+    (out / "failed.json").write_text(json.dumps({"schema": "imlforensic.error/1", "input": {"path": "in/failed.jpg"},
+                                                 "error": "not a recognised image format"}), encoding="utf-8")
     return out
 
 
@@ -71,8 +73,8 @@ def test_the_folder_is_self_contained(tmp_path: Path) -> None:
     out = _small_case(tmp_path)
     result = write_case_viewer(tmp_path / "viewer", load_case(out), title="Case <42>")
     index = tmp_path / "viewer" / "index.html"
-    assert result.index == index and result.images == 4
-    assert result.originals == {"ok": 2, "missing": 1, "changed": 1}
+    assert result.index == index and result.images == 5
+    assert result.originals == {"ok": 2, "missing": 1, "changed": 1, "none": 1}
     text = index.read_text(encoding="utf-8")
     links = _Links()
     links.feed(text)
@@ -83,7 +85,7 @@ def test_the_folder_is_self_contained(tmp_path: Path) -> None:
     by_path = {img["path"]: img for img in data["images"]}
     assert '</script><script>alert(1)</script>{{JS}}.jpg' in by_path  # intact, as data
     for img in data["images"]:
-        for src in list(img["layers"].values()) + [img["preview"]]:
+        for src in list(img["layers"].values()) + ([img["preview"]] if img["preview"] else []):
             assert (tmp_path / "viewer" / src).is_file(), src
     a = next(i for i in data["images"] if i["path"].endswith("a.jpg"))
     assert a["original"]["status"] == "ok" and a["layers"]["original"].endswith("original.jpg")
@@ -94,6 +96,9 @@ def test_the_folder_is_self_contained(tmp_path: Path) -> None:
     assert any("no longer at" in n for n in gone["notes"])
     changed = next(i for i in data["images"] if i["path"].endswith("changed.png"))
     assert changed["original"]["status"] == "changed" and any("has changed" in n for n in changed["notes"])
+    failed = next(i for i in data["images"] if i["path"].endswith("failed.jpg"))
+    assert failed["status"] == "failed" and failed["verdict"] == "failed" and failed["layers"] == {} and failed["preview"] == ""
+    assert failed["notes"] == ["failed: not a recognised image format"]
 
 
 def test_records_in_memory_and_downscaled_pictures(tmp_path: Path) -> None:
@@ -140,7 +145,8 @@ def chrome_paths() -> tuple[str, str]:
 
 def _case(root: Path) -> Path:
     """20 tiny images in the tool's format: landscape and portrait, JPEG and PNG, one generated,
-    one with regions and provenance in its record, one whose original is gone."""
+    one with regions and provenance in its record, one whose original is gone; and one input
+    that failed (its error record)."""
     images, out = root / "in", root / "out"
     for i in range(N_IMAGES):
         w, h = (96, 64) if i % 3 else (64, 96)
@@ -164,6 +170,8 @@ def _case(root: Path) -> Path:
                             "xmp_digital_source_types": ["digitalCapture"]}
     record_path.write_text(json.dumps(record), encoding="utf-8")
     (images / "photo_02.jpg").unlink()
+    (out / "zz_broken.json").write_text(json.dumps({"schema": "imlforensic.error/1", "input": {"path": str(images / "zz_broken.jpg")},
+                                                    "error": "corrupt image data: truncated"}), encoding="utf-8")
     return out
 
 
@@ -207,12 +215,14 @@ def test_every_image_appears(page) -> None:
     from selenium.webdriver.common.by import By
 
     rows = page.find_elements(By.CSS_SELECTOR, "#summary-table tbody tr")
-    assert len(rows) == N_IMAGES
+    assert len(rows) == N_IMAGES + 1
     names = [r.find_element(By.CSS_SELECTOR, "td.name").text for r in rows]
-    assert sorted(names) == sorted(f"photo_{i:02d}.{'png' if i % 5 == 4 else 'jpg'}" for i in range(N_IMAGES))
-    _wait(page, "return [...document.querySelectorAll('td.preview img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert sorted(names) == sorted([f"photo_{i:02d}.{'png' if i % 5 == 4 else 'jpg'}" for i in range(N_IMAGES)] + ["zz_broken.jpg"])
+    previews = _wait(page, "const p = [...document.querySelectorAll('td.preview img')]; "
+                           "return p.every(i => i.complete && i.naturalWidth > 0) && p.length")
+    assert previews == N_IMAGES
     verdicts = {r.find_element(By.CSS_SELECTOR, ".badge").text for r in rows}
-    assert verdicts == {"authentic", "manipulated", "generated"}
+    assert verdicts == {"authentic", "manipulated", "generated", "failed"}
 
     rows[0].click()
     for i in range(N_IMAGES):
@@ -226,6 +236,9 @@ def test_every_image_appears(page) -> None:
             assert "no longer at" in page.find_element(By.ID, "evidence").text
         if i < N_IMAGES - 1:
             page.find_element(By.ID, "next").click()
+    page.find_element(By.ID, "next").click()  # the failed input: a page that says so
+    message = _wait(page, "const m = document.getElementById('no-pictures'); return !m.hidden && m.textContent")
+    assert "corrupt image data" in message
     assert page.find_element(By.ID, "next").get_attribute("disabled") is not None
     page.get(page.current_url.split("#")[0] + "#image=2")
     evidence = _wait(page, "return document.getElementById('evidence').textContent")

@@ -104,6 +104,10 @@
     const right = kinds.includes("original") ? "original" : (kinds.find((k) => k !== left) || left);
     layerOptions($("layer-left"), img, left);
     layerOptions($("layer-right"), img, right);
+    const none = kinds.length === 0;
+    $("no-pictures").hidden = !none;
+    $("no-pictures").textContent = none ? (img.status === "failed" ? "Not analysed: " + (img.notes || []).join(" ") : "No pictures were found for this image.") : "";
+    for (const id of ["plane-left", "plane-right", "divider", "regions", "label-left", "label-right"]) $(id).style.visibility = none ? "hidden" : "";
     setLayers();
     const width = img.width || 1, height = img.height || 1;
     for (const id of STAGES) {
@@ -120,8 +124,10 @@
   function setLayers() {
     const img = IMAGES[state.current];
     const left = $("layer-left").value, right = $("layer-right").value;
-    $("img-left").src = img.layers[left] || "";
-    $("img-right").src = img.layers[right] || "";
+    for (const [id, kind] of [["img-left", left], ["img-right", right]]) {
+      if (img.layers[kind]) $(id).src = img.layers[kind];
+      else $(id).removeAttribute("src");
+    }
     $("label-left").textContent = LABELS[left] || "";
     $("label-right").textContent = LABELS[right] || "";
   }
