@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imlforensic.forensics.metadata import read_metadata
 from imlforensic.io import heif
 from imlforensic.io.images import load_image
 
@@ -64,6 +65,9 @@ def test_decoded_pictures_are_upright(tmp_path: Path, fmt: str, suffix: str, ori
     with Image.open(path) as image:  # what the record can say about the file's own orientation
         declared = heif.decoder_orientation(image) if fmt == "HEIF" else int(image.getexif().get(0x0112, 1))
     assert declared == orientation
+    meta = read_metadata(path, thumbnail=False)
+    assert (meta.make, meta.error) == ("Apple", "")
+    assert meta.orientation == orientation or (orientation == 1 and meta.orientation == 0)  # AVIF drops an upright tag
 
 
 def _save_jpeg(path: Path, orientation: int) -> Path:

@@ -202,7 +202,8 @@ def read_metadata(path: Path | str, thumbnail: bool = True) -> Metadata:
     meta.date_digitized = _as_text(sub.get(_DATETIME_DIGITIZED))
     meta.date_modified = _as_text(exif.get(_DATETIME))
     try:
-        meta.orientation = int(exif.get(_ORIENTATION) or info.get("original_orientation") or 0)
+        # pillow-heif has applied a HEIF picture's rotation and reset EXIF to 1; the file's value is kept aside
+        meta.orientation = int(info.get("original_orientation") or exif.get(_ORIENTATION) or 0)
     except (TypeError, ValueError):
         meta.orientation = 0
     meta.gps = bool(gps)
