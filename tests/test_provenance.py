@@ -230,3 +230,21 @@ def test_a_remote_manifest_is_never_fetched(tmp_path: Path) -> None:
         server.shutdown()
     assert requests == []  # (with the library's remote_manifest_fetch on, it asks the server for /manifest.c2pa)
     assert result.status == "remote_manifest" and url in result.message, result
+
+
+def _read_in_child(path: str, queue) -> None:
+    queue.put(read_c2pa(path).status)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_reading_works_in_a_forked_worker(credentials, tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = _generated(credentials, tmp_path)
+    assert read_c2pa(path).status == "untrusted_signer"  # the parent has made its library context
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    worker = context.Process(target=_read_in_child, args=(str(path), queue))
+    worker.start()
+    worker.join(60)
+    assert queue.get(timeout=5) == "untrusted_signer"  # not "unreadable": the child makes its own

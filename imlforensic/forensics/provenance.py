@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -145,8 +146,13 @@ class AiDeclaration:
 
 # --- C2PA ----------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=4)
 def _context(trust_anchors: str | None) -> Any:
+    # One per process: a c2pa Context made before a fork() is not usable in the child.
+    return _context_for(trust_anchors, os.getpid())
+
+
+@functools.lru_cache(maxsize=4)
+def _context_for(trust_anchors: str | None, pid: int) -> Any:
     import c2pa
 
     settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
