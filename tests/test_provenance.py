@@ -248,3 +248,27 @@ def test_reading_works_in_a_forked_worker(credentials, tmp_path: Path) -> None:
     worker.start()
     worker.join(60)
     assert queue.get(timeout=5) == "untrusted_signer"  # not "unreadable": the child makes its own
+
+
+def _store(failures: list[str], state: str, successes: tuple[str, ...] = ("assertion.dataHash.match",)) -> dict:
+    manifest = {"claim_generator_info": [{"name": "ChatGPT"}], "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [
+        {"action": "c2pa.created", "digitalSourceType": IPTC + "trainedAlgorithmicMedia", "softwareAgent": {"name": "GPT-4o"}}]}}]}
+    return {"active_manifest": "m", "manifests": {"m": manifest}, "validation_state": state,
+            "validation_results": {"activeManifest": {"success": [{"code": c} for c in successes],
+                                                      "failure": [{"code": c} for c in failures]}}}
+
+
+@pytest.mark.parametrize("failures, state, status", [
+    ([], "Trusted", "valid"),
+    (["signingCredential.untrusted"], "Valid", "untrusted_signer"),
+    (["signingCredential.untrusted", "timeStamp.untrusted"], "Invalid", "untrusted_signer"),  # trust only: intact
+    (["signingCredential.expired"], "Invalid", "invalid"),
+    (["claimSignature.mismatch"], "Invalid", "invalid"),
+])
+def test_validation_states_are_mapped(failures: list[str], state: str, status: str) -> None:
+    from imlforensic.forensics.provenance import Provenance, c2pa_from_store
+
+    result = c2pa_from_store(_store(failures, state))
+    assert result.status == status and result.content_matches is True and result.generator == "GPT-4o"
+    declaration = declared_ai(Provenance(c2pa=result))
+    assert (declaration is not None) == (status != "invalid")

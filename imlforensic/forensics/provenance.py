@@ -65,7 +65,9 @@ _HASH_MISMATCH = ("assertion.dataHash.mismatch", "assertion.bmffHash.mismatch", 
                   "assertion.collectionHash.mismatch")
 _HASH_MATCH = ("assertion.dataHash.match", "assertion.bmffHash.match", "assertion.boxesHash.match",
                "assertion.collectionHash.match")
-_UNTRUSTED = "signingCredential.untrusted"
+# Failures that only say a certificate is not on the validator's trust list (the signer's, or the
+# time-stamp authority's): the manifest is intact, its origin is not vouched for.
+_TRUST_ONLY = frozenset({"signingCredential.untrusted", "timeStamp.untrusted"})
 _CREATED = ("c2pa.created",)
 _REMOTE_RE = re.compile(r"fetch remote manifests? from url (\S+)", re.IGNORECASE)
 _XMP_DST_RE = re.compile(
@@ -275,14 +277,14 @@ def c2pa_from_store(store: dict[str, Any]) -> C2paResult:
     state = str(store.get("validation_state") or "")
     mismatch = bool(failure_codes & set(_HASH_MISMATCH))
     content_matches = False if mismatch else (True if successes & set(_HASH_MATCH) else None)
-    if state == "Trusted":
+    if state == "Trusted" and not failure_codes:
         status = "valid"
-    elif state == "Invalid" or (failure_codes - {_UNTRUSTED}):
+    elif failure_codes - _TRUST_ONLY:
         status = "invalid"
-    elif _UNTRUSTED in failure_codes:
+    elif failure_codes:
         status = "untrusted_signer"
     else:
-        status = "valid" if state == "Valid" else "invalid"
+        status = "valid" if state in ("Valid", "Trusted") else "invalid"
 
     signature = active.get("signature_info") or {}
     signer = " / ".join(str(signature[k]) for k in ("common_name", "issuer") if signature.get(k))
