@@ -27,10 +27,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from imlforensic.pipeline.outputs import PNG_SUFFIXES, split_output_name
 from imlforensic.pipeline.records import ErrorRecord, Record, ResultRecord, parse_record
@@ -271,7 +271,12 @@ def _orphan_bases(folder: Path, known: set[Path]) -> list[Path]:
     return list(bases)
 
 
-def assign_names(items: list[ReportItem]) -> None:
+class Named(Protocol):
+    path: str
+    name: str
+
+
+def assign_names(items: Sequence[Named]) -> None:
     """Short display names: the file name, with as many parent folders as make it unique."""
     parts = [Path(item.path.replace("\\", "/")).parts or (item.path,) for item in items]
     depth = [1] * len(items)

@@ -17,6 +17,8 @@ import functools
 import unicodedata
 from dataclasses import dataclass
 
+from imlforensic.forensics.metadata import clean  # noqa: F401  (moved there; importable here as before)
+
 SANS = "DejaVu Sans"
 MONO = "DejaVu Sans Mono"
 
@@ -116,16 +118,6 @@ def missing_glyphs(text: str) -> list[str]:
         if ch.isprintable() and not any(_covers(name, ch) for name in names):
             missing.append(f"U+{ord(ch):04X}")
     return missing
-
-
-def clean(text: object, limit: int | None = None) -> str:
-    """A one-line printable version of a metadata string (NULs, control characters removed)."""
-    value = "" if text is None else str(text)
-    value = "".join(ch if ch.isprintable() else " " for ch in value.replace("\x00", "")).strip()
-    value = " ".join(value.split())
-    if limit is not None and len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return value
 
 
 _BREAK_AFTER = set("/\\_-.,;:)]}+=&@ ")

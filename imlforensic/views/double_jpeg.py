@@ -25,6 +25,8 @@ without a JPEG table) there is no evidence either way and the map is all zeros.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 # The first 20 AC frequencies in zig-zag order, as (row, column).
@@ -83,23 +85,38 @@ def _bins(x: np.ndarray) -> np.ndarray:
     return (np.clip(x, -MAX_VALUE, MAX_VALUE) + MAX_VALUE).ravel()
 
 
-def double_quantisation_llr(rgb: np.ndarray, luma_table: np.ndarray, frequencies: int = 15) -> tuple[np.ndarray, int]:
-    """Per-block log-likelihood ratio (double vs single compression) and the number of
-    frequencies that showed double quantisation. Blocks: (H // 8, W // 8)."""
+@dataclass(frozen=True)
+class FrequencyFit:
+    """The double-quantisation model fitted to one DCT frequency."""
+
+    frequency: tuple[int, int]  # (row, column) in the 8x8 block
+    q2: float  # the file's step
+    q1: int | None  # the primary step that explains the histogram best; None: no evidence
+    gain: float  # log-likelihood gain of that model over single compression, per coefficient
+    ratio: np.ndarray | None  # log(n_q1(x) / Z) by bin, for the per-block ratios
+
+
+def frequency_fits(
+    rgb: np.ndarray, luma_table: np.ndarray, frequencies: int = 15
+) -> tuple[dict[tuple[int, int], np.ndarray], list[FrequencyFit]]:
+    """Per low AC frequency, the blocks' coefficients in steps of the file's table (H // 8 x W // 8,
+    int32) and the best primary step (see the module docstring, step 2). Frequencies where no primary step
+    explains the histogram clearly better than single compression have ``q1`` None."""
     table = np.asarray(luma_table, dtype=np.float64).reshape(8, 8)
     luma = jfif_luminance(rgb)
     coefficients = block_dct(luma)
     shifted = block_dct(luma[4:, 4:])
     values = np.arange(-MAX_VALUE, MAX_VALUE + 1)
-    llr = np.zeros(coefficients.shape[:2])
-    used = 0
+    fits: list[FrequencyFit] = []
+    quantised: dict[tuple[int, int], np.ndarray] = {}
     for i, j in ZIGZAG_AC[:frequencies]:
         q2 = table[i, j]
         x = np.rint(coefficients[:, :, i, j] / q2).astype(np.int64)
+        quantised[(i, j)] = x.astype(np.int32)
         histogram = np.bincount(_bins(x), minlength=values.size).astype(np.float64)
         p0 = np.bincount(_bins(np.rint(shifted[:, :, i, j] / q2).astype(np.int64)), minlength=values.size) + 1.0
         p0 /= p0.sum()
-        best_gain, best_ratio = 0.0, None
+        best_gain, best_ratio, best_q1 = 0.0, None, None
         for q1 in range(1, int(3 * q2) + 3):
             if q1 == q2:
                 continue
@@ -111,11 +128,26 @@ def double_quantisation_llr(rgb: np.ndarray, luma_table: np.ndarray, frequencies
             z = float((weights * p0).sum())
             gain = float((histogram * (np.log(weights / z))).sum())  # log p1 - log p0, summed
             if gain > best_gain:
-                best_gain, best_ratio = gain, np.log(weights / z)
+                best_gain, best_ratio, best_q1 = gain, np.log(weights / z), q1
+        total = max(float(histogram.sum()), 1.0)
         if best_ratio is None or best_gain < MIN_GAIN * histogram.sum():
+            fits.append(FrequencyFit((i, j), float(q2), None, best_gain / total, None))
+        else:
+            fits.append(FrequencyFit((i, j), float(q2), best_q1, best_gain / total, best_ratio))
+    return quantised, fits
+
+
+def double_quantisation_llr(rgb: np.ndarray, luma_table: np.ndarray, frequencies: int = 15) -> tuple[np.ndarray, int]:
+    """Per-block log-likelihood ratio (double vs single compression) and the number of
+    frequencies that showed double quantisation. Blocks: (H // 8, W // 8)."""
+    quantised, fits = frequency_fits(rgb, luma_table, frequencies)
+    llr = np.zeros(next(iter(quantised.values())).shape if quantised else (rgb.shape[0] // 8, rgb.shape[1] // 8))
+    used = 0
+    for fit in fits:
+        if fit.ratio is None:
             continue
         used += 1
-        llr += best_ratio[_bins(x)].reshape(llr.shape)
+        llr += fit.ratio[_bins(quantised[fit.frequency])].reshape(llr.shape)
     return llr, used
 
 
