@@ -118,13 +118,13 @@ def test_localize_with_refiner_writes_refined_and_coarse_outputs(case) -> None:
     result = _run("localize", str(image), "--refiner", "superpixel", "-o", str(out), "--json", "-q")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.splitlines()[-1])
-    assert record["outputs"]["coarse_heatmap"] == "photo.coarse-heatmap.png"
-    assert record["outputs"]["coarse_overlay"] == "photo.coarse-overlay.png"
+    assert record["outputs"]["coarse_heatmap"] == "photo.png.coarse-heatmap.png"
+    assert record["outputs"]["coarse_overlay"] == "photo.png.coarse-overlay.png"
     assert record["refiner"]["name"] == "superpixel"
     assert set(record["refiner"]) == {"name", "task", "version", "weights_sha256", "reference"}
-    assert (out / "photo.coarse-overlay.png").is_file()
+    assert (out / "photo.png.coarse-overlay.png").is_file()
     if record["verdict"] == "authentic":  # the verdict and the refined mask never disagree
-        assert not (cv2.imread(str(out / "photo.mask.png"), cv2.IMREAD_GRAYSCALE) > 0).any()
+        assert not (cv2.imread(str(out / "photo.png.mask.png"), cv2.IMREAD_GRAYSCALE) > 0).any()
     # --skip-existing recognises the refined outputs as done
     again = _run("localize", str(image), "--refiner", "superpixel", "-o", str(out), "--skip-existing")
     assert again.exit_code == 0 and "1 skipped" in again.stderr
@@ -134,7 +134,7 @@ def test_localize_without_refiner_writes_no_coarse_files(case) -> None:
     image, _, out = case
     result = _run("localize", str(image), "-o", str(out), "-q")
     assert result.exit_code == 0
-    assert not (out / "photo.coarse-heatmap.png").exists()
+    assert not (out / "photo.png.coarse-heatmap.png").exists()
 
 
 def test_localize_rejects_a_detector_as_refiner(case) -> None:

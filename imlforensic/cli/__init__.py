@@ -41,6 +41,7 @@ SkipExisting = Annotated[bool, typer.Option("--skip-existing", help="Skip inputs
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (errors are still printed).")]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]
 MaxPixels = Annotated[int, typer.Option(min=1, help="Refuse images with more pixels than this (decompression-bomb guard).")]
+IncludeHidden = Annotated[bool, typer.Option("--include-hidden", help="Also analyse hidden files and folders (names starting with '.') found in folders; otherwise each is named in a note.")]
 
 
 def _version(value: bool) -> None:
@@ -69,6 +70,7 @@ def detect(
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     weights: Weights = None,
+    include_hidden: IncludeHidden = False,
 ) -> None:
     """Say whether each image was edited: verdict and score per image.
 
@@ -83,7 +85,7 @@ def detect(
     run_analysis(RunOptions(
         command="detect", inputs=inputs, out=out, write_maps=False, method=method, refiner=None,
         threshold=threshold, device=device, json_lines=json_lines, skip_existing=skip_existing,
-        quiet=quiet, recursive=recursive, max_pixels=max_pixels, weights=weights,
+        quiet=quiet, recursive=recursive, max_pixels=max_pixels, weights=weights, include_hidden=include_hidden,
     ))
 
 
@@ -102,6 +104,7 @@ def localize(
     refiner: RefinerOption = None,
     sam_checkpoint: SamCheckpoint = None,
     weights: Weights = None,
+    include_hidden: IncludeHidden = False,
 ) -> None:
     """Outline the edited regions of each image.
 
@@ -121,6 +124,7 @@ def localize(
         command="localize", inputs=inputs, out=out if out is not None else default_out(), write_maps=True,
         method=method, refiner=refiner_name(refiner, sam_checkpoint), threshold=threshold, device=device, json_lines=json_lines,
         skip_existing=skip_existing, quiet=quiet, recursive=recursive, max_pixels=max_pixels, weights=weights,
+        include_hidden=include_hidden,
     ))
 
 

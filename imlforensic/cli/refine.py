@@ -21,7 +21,7 @@ from imlforensic.io.render import grey_to_heatmap
 from imlforensic.maps import pool_score
 from imlforensic.pipeline.analysis import Analysis, consistent_mask, model_card
 from imlforensic.pipeline.batch import one_line
-from imlforensic.pipeline.inputs import OutputSet
+from imlforensic.pipeline.inputs import OutputSet, output_component
 from imlforensic.pipeline.records import build_record, write_maps, write_record
 from imlforensic.registry import REGISTRY, UnknownModelError, WeightsError
 from imlforensic.registry.registry import DEVICE_PATTERN
@@ -210,7 +210,7 @@ def refine(
         "boxes": [list(b) for b in boxes], "notes": notes,
     }
     record = build_record(analysis, {"method": source, "refiner": provenance_refiner}, settings)
-    outputs = OutputSet(out_dir / loaded.path.stem)
+    outputs = OutputSet(out_dir / output_component(loaded.path.stem))  # escaped: '..jpg' stays inside --out
     try:
         record["outputs"].update(write_maps(analysis, outputs))
         write_record(record, outputs)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from imlforensic.io.atomic import probe_writable, remove_stale_temporaries
 from imlforensic.io.images import ImageLoadError, load_image, sha256_file
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.batch import BatchResult, InputFailure, one_line, run_batch
@@ -49,6 +49,7 @@ class RunOptions:
     recursive: bool
     max_pixels: int
     weights: Path | None = None  # a checkpoint replacing the method's own (--weights)
+    include_hidden: bool = False  # analyse hidden files and folders found in folders (--include-hidden)
 
 
 def usage_error(message: str) -> typer.Exit:
@@ -60,11 +61,13 @@ def check_writable(folder: Path) -> None:
     """Fail early, with one line, when the output folder cannot be created or written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imlforensic-write-test-"):
-            pass
+        probe_writable(folder)
+        stale = remove_stale_temporaries(folder)  # left by a killed run (io/atomic.py)
     except OSError as exc:
         typer.echo(f"error: cannot write to output folder {folder}: {exc.strerror or exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
+    if stale:
+        typer.echo(f"note: removed {len(stale)} temporary file(s) an interrupted run left in {folder}", err=True)
 
 
 def run_analysis(opts: RunOptions) -> None:
@@ -87,9 +90,11 @@ def run_analysis(opts: RunOptions) -> None:
         raise usage_error(f"{opts.refiner!r} is a {REGISTRY.entry(opts.refiner).task}, not a refiner (see `imlforensic models list`)")
 
     excluded = [opts.out] if opts.out is not None else []
-    expansion = expand_inputs(opts.inputs, recursive=opts.recursive, exclude=excluded)
-    for spec in expansion.missing:
-        typer.echo(f"error: {spec}: no such file or folder", err=True)
+    expansion = expand_inputs(opts.inputs, recursive=opts.recursive, exclude=excluded, include_hidden=opts.include_hidden)
+    for spec, reason in expansion.problems:
+        typer.echo(f"error: {spec}: {reason}", err=True)
+    for note in expansion.notes:
+        typer.echo(f"note: {note}", err=True)
     if not expansion.items and not expansion.missing:
         raise usage_error("no image files found in the given inputs" + ("" if opts.recursive else " (folders: add --recursive?)"))
     if opts.out is not None and expansion.items:
@@ -123,6 +128,7 @@ def run_analysis(opts: RunOptions) -> None:
         analysis = analyzer.analyse(image)
         record = build_record(analysis, provenance, settings)
         if outputs is not None:
+            record["output_name"] = item.output_name  # the input -> output name mapping (pipeline/inputs.py)
             try:
                 if kinds:
                     record["outputs"].update(write_maps(analysis, outputs))
@@ -143,8 +149,8 @@ def run_analysis(opts: RunOptions) -> None:
     if opts.json_lines:
         for display, message in result.failed:
             sys.stdout.write(json.dumps({"schema": "imlforensic.error/1", "input": {"path": display}, "error": message}) + "\n")
-        for spec in expansion.missing:
-            sys.stdout.write(json.dumps({"schema": "imlforensic.error/1", "input": {"path": spec}, "error": "no such file or folder"}) + "\n")
+        for spec, reason in expansion.problems:
+            sys.stdout.write(json.dumps({"schema": "imlforensic.error/1", "input": {"path": spec}, "error": reason}) + "\n")
     _print_summary(opts, result, expansion.missing)
     raise typer.Exit(EXIT_FAILED if result.failed or expansion.missing else EXIT_OK)
 
