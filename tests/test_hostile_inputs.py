@@ -287,6 +287,21 @@ def test_a_symlink_out_of_the_tree_does_not_move_the_layout(tmp_path):
     assert {i.output_name for i in expansion.items} == {"link.jpg", "sub/a.jpg"}  # was: tmp/.../elsewhere/b
 
 
+@posix_only
+def test_a_second_name_for_a_file_is_analysed_once_and_said(tmp_path):
+    write(tmp_path / "a-real" / "x.jpg", jpeg_bytes())
+    (tmp_path / "b-alias").mkdir()
+    (tmp_path / "b-alias" / "y.jpg").symlink_to(tmp_path / "a-real" / "x.jpg")
+    (tmp_path / "b-alias" / "zero0.jpg").symlink_to("/dev/zero")
+    (tmp_path / "b-alias" / "zero1.jpg").symlink_to("/dev/zero")
+    expansion = expand_inputs([str(tmp_path)], recursive=True)
+    assert [i.output_name for i in expansion.items] == ["a-real/x.jpg", "b-alias/zero0.jpg"]
+    assert expansion.notes == [
+        f"{tmp_path / 'b-alias' / 'y.jpg'}: same file as {tmp_path / 'a-real' / 'x.jpg'}, analysed once",
+        f"{tmp_path / 'b-alias' / 'zero1.jpg'}: same file as {tmp_path / 'b-alias' / 'zero0.jpg'}, analysed once",
+    ]
+
+
 @pytest.mark.parametrize("name", ["a.jpg", "..jpg", ".x", "100%.jpg", "a%2E.jpg", "x\ny.jpg", "é" * 130 + ".jpg",
                                   "a" * 250, "b" * 240 + ".jpeg"])
 def test_output_components_are_short_visible_and_injective(name):

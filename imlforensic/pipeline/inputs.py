@@ -11,8 +11,8 @@ What is not analysed is said, never dropped in silence:
   loop) or a folder that cannot be listed is a *problem* (one ``error:`` line, the run fails);
 * hidden files and folders (names starting with ``.``) found in folders are skipped unless
   ``include_hidden``, symbolic links to folders are not followed (a link can loop back up the
-  tree), and paths inside an excluded folder (the output folder) are never read back: each is a
-  *note*.
+  tree), paths inside an excluded folder (the output folder) are never read back, and a second
+  name for a file already found (a link to it) is not analysed twice: each is a *note*.
 
 Output names (:func:`output_component`): outputs mirror the input files' paths below their
 deepest common folder, as the paths were found (a symbolic link that points elsewhere does not
@@ -247,7 +247,9 @@ def expand_inputs(
             collector.add_spec(spec, literal=False)
     unique: dict[Path, tuple[Path, str]] = {}
     for path, display in collector.found:
-        unique.setdefault(_real(path), (path, display))
+        first = unique.setdefault(_real(path), (path, display))
+        if first[1] != display:  # another name (a link) for a file already found
+            collector.notes.append(f"{display}: same file as {first[1]}, analysed once")
     items, clashes = _assign_outputs(list(unique.values()))
     return Expansion(items=items, problems=collector.problems + clashes, notes=collector.notes)
 
