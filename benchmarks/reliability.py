@@ -371,7 +371,7 @@ def peak_memory(work: Path, megapixels: float, cap_bytes: int, timeout: float) -
     outcome = "ok" if measured["code"] == 0 else ("out of memory at the cap" if "memory" in measured["stderr"].lower()
                                                   else f"exit {measured['code']}: {measured['stderr'].strip().splitlines()[-1:]}")
     return {"megapixels": megapixels, "size": f"{width}x{height}", "peak_rss_mb": round(measured["max_rss_kb"] / 1024),
-            "seconds": round(measured["seconds"], 1), "outcome": outcome}
+            "seconds": round(measured["seconds"], 1), "outcome": outcome, "stderr": measured["stderr"].strip().splitlines()[-3:]}
 
 
 # --- report ---------------------------------------------------------------------------------

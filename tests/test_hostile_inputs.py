@@ -276,6 +276,9 @@ def test_stdin_paths_are_verbatim_and_never_reread_from_the_output_folder(tmp_pa
     assert [json.loads(line)["input"]["path"] for line in result.stdout.splitlines()] == [" lead.jpg"]
     assert notes(result.stderr) == ["note: out/old.jpg: inside the output folder, not read as input"]
     assert (out / " lead.jpg.json").is_file()
+    result = runner.invoke(app, ["detect", "-", "-m", "classical"], input=b"nul\0byte.jpg\n lead.jpg\n")
+    assert result.exit_code == 1 and " lead.jpg" in result.stdout  # was: ValueError: embedded null byte
+    assert errors(result.stderr) == ["error: nul\\x00byte.jpg: not a path (empty, or it holds a NUL byte)"]
 
 
 @posix_only

@@ -72,7 +72,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             if match and _writer_gone(int(match["pid"]), path):
                 try:
                     path.unlink()
-                except FileNotFoundError:  # removed meanwhile (its writer finished after all)
+                except OSError:  # removed meanwhile, or not ours to remove: left as it is
                     continue
                 removed.append(path)
     return removed

@@ -166,6 +166,9 @@ class _Collector:
 
     def add_spec(self, spec: str, literal: bool) -> None:
         """One argument (``literal``: a line of standard input, taken as it is)."""
+        if not spec or "\0" in spec:  # "" would mean the current folder; a NUL cannot be in a path
+            self.problems.append((printable(spec) or '""', "not a path (empty, or it holds a NUL byte)"))
+            return
         path = Path(spec) if literal else Path(spec).expanduser()
         try:
             mode = os.stat(path).st_mode
