@@ -172,13 +172,14 @@ def test_undamaged_files_carry_no_warnings(tmp_path):
         assert load_image(write(tmp_path / name, data)).warnings == ()
 
 
-def test_invalid_exif_orientation_is_ignored_and_said(tmp_path):
+@pytest.mark.parametrize("orientation", [9, 65535])
+def test_invalid_exif_orientation_is_ignored_and_said(tmp_path, orientation):
     exif = Image.Exif()
-    exif[0x0112] = 9
-    image = load_image(write(tmp_path / "o9.jpg", jpeg_bytes(exif=exif.tobytes())))
+    exif[0x0112] = orientation
+    image = load_image(write(tmp_path / "o.jpg", jpeg_bytes(exif=exif.tobytes())))
     assert image.exif_orientation == 1 and image.width == 80
     assert not any("orientation" in c for c in image.conversions)  # was "EXIF orientation 9 applied"
-    assert "EXIF orientation 9 is not a valid value (1-8); ignored" in image.warnings
+    assert f"EXIF orientation {orientation} is not a valid value (1-8); ignored" in image.warnings
 
 
 def test_palette_image_conversions_are_only_what_happened(tmp_path):
@@ -316,6 +317,23 @@ def test_output_components_are_short_visible_and_injective(name):
     assert component.isprintable()
     others = {output_component(other) for other in ("a.jpg", "%2E.jpg", "a%252E.jpg", "a" * 199, "b" * 240 + ".jpg")}
     assert (component in others) == (name == "a.jpg")
+
+
+def test_a_result_that_cannot_be_printed_fails_alone(tmp_path):
+    import io as text_io
+
+    from imlforensic.pipeline.batch import run_batch
+
+    items = expand_inputs([str(write(tmp_path / name, jpeg_bytes(i))) for i, name in enumerate(["a.jpg", "b.jpg"])]).items
+
+    def printer(record):  # e.g. a name the terminal's encoding cannot show
+        if record["name"] == "a.jpg":
+            "日本".encode("latin-1")
+
+    err = text_io.StringIO()
+    result = run_batch(items, lambda item: ({"name": item.path.name}, False), on_record=printer, err=err)
+    assert result.done == 1 and [name for name, _ in result.failed] == [items[0].display]
+    assert err.getvalue().count("error: ") == 1 and "UnicodeEncodeError" in err.getvalue()
 
 
 # --- end to end through the CLI ------------------------------------------------------------

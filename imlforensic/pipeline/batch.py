@@ -56,6 +56,8 @@ def run_batch(
         for item in items:
             try:
                 record, skipped = job(item)
+                if on_record is not None:  # inside: a result that cannot be printed fails alone
+                    on_record(record)
             except ImageLoadError as exc:
                 _fail(result, item, one_line(exc), bar, err, prefix=False)
             except (InputFailure, WeightsError) as exc:
@@ -69,8 +71,6 @@ def run_batch(
                     result.skipped += 1
                 else:
                     result.done += 1
-                if on_record is not None:
-                    on_record(record)
             bar.update(1)
     return result
 
