@@ -55,6 +55,9 @@ def run_batch(
         for item in items:
             try:
                 records, skipped = job(item)
+                if on_record is not None:  # inside: a result that cannot be printed fails alone
+                    for record in records:
+                        on_record(record)
             except ImageLoadError as exc:
                 _fail(result, item, one_line(exc), bar, err, prefix=False)
             except (InputFailure, WeightsError) as exc:
@@ -68,9 +71,6 @@ def run_batch(
                     result.skipped += 1
                 else:
                     result.done += 1
-                if on_record is not None:
-                    for record in records:
-                        on_record(record)
             bar.update(1)
     return result
 

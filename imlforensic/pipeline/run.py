@@ -11,11 +11,11 @@ refiner and threshold (a resumed batch). A failing input is reported and the bat
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imlforensic.io.atomic import probe_writable, remove_stale_temporaries
 from imlforensic.io.hashing import sha256_file
 from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
 from imlforensic.io.messages import one_line
@@ -50,30 +50,38 @@ class RunRequest:
     recursive: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: str = "auto"
+    include_hidden: bool = False  # analyse hidden files and folders found in folders
 
 
 @dataclass
 class RunReport:
     batch: BatchResult
-    missing: list[str]  # arguments that matched nothing
+    problems: list[tuple[str, str]]  # (argument or entry, reason): inputs that failed before analysis
+    notes: list[str] = field(default_factory=list)  # entries left out on purpose, each named
+    cleaned: list[Path] = field(default_factory=list)  # temporary files of a killed run, removed
     records: list[ResultRecord] = field(default_factory=list)
 
     @property
     def errors(self) -> list[ErrorRecord]:
         failed = [ErrorRecord(path=display, error=message) for display, message in self.batch.failed]
-        return failed + [ErrorRecord(path=spec, error="no such file or folder") for spec in self.missing]
+        return failed + [ErrorRecord(path=name, error=reason) for name, reason in self.problems]
+
+    @property
+    def failed_names(self) -> list[str]:
+        return [display for display, _ in self.batch.failed] + [name for name, _ in self.problems]
 
     @property
     def failures(self) -> int:
-        return len(self.batch.failed) + len(self.missing)
+        return len(self.batch.failed) + len(self.problems)
 
 
-def check_writable(folder: Path) -> None:
-    """Raise :class:`OutputFolderError` when ``folder`` cannot be created or written."""
+def check_writable(folder: Path) -> list[Path]:
+    """Raise :class:`OutputFolderError` when ``folder`` cannot be created or written; remove the
+    temporary files a killed run left below it (:mod:`imlforensic.io.atomic`) and return them."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imlforensic-write-test-"):
-            pass
+        probe_writable(folder)
+        return remove_stale_temporaries(folder)
     except OSError as exc:
         raise OutputFolderError(f"cannot write to output folder {folder}: {exc.strerror or exc}") from None
 
@@ -102,23 +110,34 @@ def method_folders(analyzers: list[Analyzer]) -> list[str]:
 
 
 def run_inputs(
-    request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, show_progress: bool = True
+    request: RunRequest,
+    on_record: Callable[[ResultRecord], None] | None = None,
+    show_progress: bool = True,
+    on_expansion: Callable[[list[tuple[str, str]], list[str]], None] | None = None,
 ) -> RunReport:
     """Analyse every input with every analyzer (see the module docstring).
 
     Raises :class:`NoInputsError` when nothing was found, :class:`OutputFolderError` when ``out``
     cannot be written and :class:`MethodLoadError` when a model cannot be built; every per-input
-    problem is in the report instead.
+    problem is in the report instead. ``on_expansion(problems, notes)`` hears, before any image
+    is analysed, the inputs that failed to be found or read and the entries left out on purpose.
     """
     expansion = expand_inputs(
-        request.inputs, recursive=request.recursive, exclude=[request.out] if request.out is not None else []
+        request.inputs,
+        recursive=request.recursive,
+        exclude=[request.out] if request.out is not None else [],
+        include_hidden=request.include_hidden,
     )
-    if not expansion.items and not expansion.missing:
+    if not expansion.items and not expansion.problems:
         raise NoInputsError(
             "no image files found in the given inputs" + ("" if request.recursive else " (folders: add --recursive?)")
         )
-    if request.out is not None and expansion.items:
-        check_writable(request.out)
+    cleaned = check_writable(request.out) if request.out is not None and expansion.items else []
+    notes = list(expansion.notes)
+    if cleaned:
+        notes.append(f"removed {len(cleaned)} temporary file(s) an interrupted run left in {request.out}")
+    if on_expansion is not None:  # said before the batch starts: what failed or was left out
+        on_expansion(expansion.problems, notes)
     for analyzer in request.analyzers:
         try:
             analyzer.load()
@@ -154,6 +173,7 @@ def run_inputs(
             analysis = analyzer.analyse(image)
             record = analysis.record(setting)
             if outputs is not None:
+                record.output_name = item.output_name  # the input -> output name mapping
                 try:
                     if kind:
                         record.outputs.update(write_maps(analysis, outputs))
@@ -171,7 +191,7 @@ def run_inputs(
             on_record(record)
 
     batch = run_batch(expansion.items, job, on_record=collect, show_progress=show_progress, description=request.command)
-    return RunReport(batch=batch, missing=expansion.missing, records=collected)
+    return RunReport(batch=batch, problems=expansion.problems, notes=notes, cleaned=cleaned, records=collected)
 
 
 def _existing(
