@@ -212,6 +212,25 @@ def test_synthesizer_samples_share_the_global_chain(tmp_path, photos):
     assert all((s.label == 1) == bool(s.mask.any()) for s in samples)
 
 
+def test_generated_blend_inserts_generated_content_with_a_soft_seam(tmp_path, photos):
+    rng = np.random.default_rng(5)
+    host = cv2.resize(photos["coffee"], (384, 256))
+    donor = cv2.resize(photos["astronaut"], (200, 150))  # smaller than the host: enlarged to cover it
+    edited, mask = synth.generated_blend(host, donor, rng)
+    changed = np.any(edited != host, axis=2)
+    assert edited.shape == host.shape and mask.sum() > 100 and changed[mask].mean() > 0.5
+    band = cv2.dilate(mask.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
+    assert not changed[~band].any()
+    for name, rgb in photos.items():
+        save(rgb, tmp_path / f"{name}.jpg", quality=95)
+    paths = sorted(tmp_path.glob("*.jpg"))
+    with pytest.raises(ValueError, match="generated pictures"):
+        synth.EditSynthesizer(paths, kinds=("generated_blend",))
+    editor = synth.EditSynthesizer(paths, size=(128, 192), p_edit=1.0, kinds=("generated_blend",), generated=paths[:1])
+    samples = [editor.sample(np.random.default_rng(i)) for i in range(4)]
+    assert any(s.kind == "generated_blend" and s.mask.any() for s in samples)
+
+
 def test_tiled_inference_keeps_the_image_size(tiny_model):
     rgb = (np.random.default_rng(0).random((203, 331, 3)) * 255).astype(np.uint8)
     tiled = LearnedLocalizer(tiny_model, "cpu", tile=128, overlap=32).logit_map(rgb)

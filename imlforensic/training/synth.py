@@ -7,7 +7,10 @@ Each sample is an authentic crop or an edited one:
 * ``copymove``: a region of the same photo moved elsewhere (optionally scaled / rotated);
 * ``removal``: a region filled by inpainting (OpenCV Telea or Navier-Stokes);
 * ``retouch``: a region resampled, blurred, noised, sharpened or colour-shifted;
-* ``double_jpeg``: a region replaced by its JPEG at another quality, on or off the 8x8 grid.
+* ``double_jpeg``: a region replaced by its JPEG at another quality, on or off the 8x8 grid;
+* ``generated_blend`` (only with ``generated=`` pictures, not in the default :data:`KINDS`): a
+  region of a fully generated picture blended into the photo, feathered and colour-matched
+  (a stand-in for AI inpainting of an object).
 
 Shapes are object-like: smooth random blobs, star-shaped polygons, ellipses, or unions of
 neighbouring superpixels of the source (which follow real object boundaries).
@@ -271,6 +274,33 @@ def double_jpeg(host: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     return out, mask & np.any(out != host, axis=2)
 
 
+def generated_blend(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A region of a *generated* picture blended into a real photo: an object-like shape,
+    always feathered and colour-matched, so the inserted content is generated but the seam is
+    soft (a stand-in for AI inpainting of an object, which cannot run offline here).
+    ``donor`` is resized to cover the host first."""
+    h, w = host.shape[:2]
+    factor = max(h / donor.shape[0], w / donor.shape[1])
+    if factor > 1:
+        donor = cv2.resize(
+            donor,
+            (int(np.ceil(donor.shape[1] * factor)), int(np.ceil(donor.shape[0] * factor))),
+            interpolation=cv2.INTER_CUBIC,
+        )
+    y = int(rng.integers(0, donor.shape[0] - h + 1))
+    x = int(rng.integers(0, donor.shape[1] - w + 1))
+    donor = np.ascontiguousarray(donor[y : y + h, x : x + w])
+    shape = random_shape(donor, rng, (0.04, 0.3))
+    dy, dx = _place(shape, rng)
+    patch, shape = _shift(donor, dy, dx), _shift(shape, dy, dx)
+    if shape.sum() < 64:
+        shape = ellipse_shape(host.shape[:2], rng, 0.08)
+        patch = donor
+    patch = _match_colour(patch, shape, host)
+    alpha = cv2.GaussianBlur(shape.astype(np.float32), (0, 0), rng.uniform(1.5, 5.0))
+    return _blend(host, patch, alpha)
+
+
 # ----------------------------------------------------------------------------- the generator
 
 
@@ -283,18 +313,23 @@ class EditSynthesizer:
         size: tuple[int, int] = (256, 384),
         p_edit: float = 0.5,
         kinds: tuple[str, ...] = KINDS,
+        generated: list[Path] | None = None,
     ) -> None:
         if not photos:
             raise ValueError("no photos to synthesize from")
+        if "generated_blend" in kinds and not generated:
+            raise ValueError("the generated_blend kind needs generated pictures (generated=...)")
         self.photos = list(photos)
+        self.generated = list(generated or [])
         self.size = size
         self.p_edit = p_edit
         self.kinds = kinds
         self._cache: dict[Path, np.ndarray] = {}
 
-    def _photo(self, rng: np.random.Generator) -> np.ndarray:
+    def _photo(self, rng: np.random.Generator, pool: list[Path] | None = None) -> np.ndarray:
+        pool = self.photos if pool is None else pool
         for _ in range(20):
-            path = self.photos[int(rng.integers(len(self.photos)))]
+            path = pool[int(rng.integers(len(pool)))]
             try:
                 rgb = load_image(path).rgb
             except ImageLoadError:
@@ -323,6 +358,8 @@ class EditSynthesizer:
         if kind == "splice":
             donor = self._crop(self._photo(rng), host.shape[:2], rng)
             return splice(host, donor, rng)
+        if kind == "generated_blend":
+            return generated_blend(host, self._photo(rng, self.generated), rng)
         return {"copymove": copy_move, "removal": removal, "retouch": retouch, "double_jpeg": double_jpeg}[kind](
             host, rng
         )
