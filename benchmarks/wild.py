@@ -119,8 +119,8 @@ def cli_command(command: str, args: argparse.Namespace) -> list[str]:
 
 
 def cli_env() -> dict[str, str]:
-    """This checkout's code first; no bytecode files written into the repository."""
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    """This checkout's code first; no bytecode files written into the repository; unbuffered output."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")  # records as they come, for the progress lines
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     return env
 
@@ -139,14 +139,14 @@ def run_detect(pictures: list[Picture], args: argparse.Namespace) -> tuple[list[
     for line in process.stdout:
         record = json.loads(line)
         if record.get("schema", "").startswith("imlforensic.error"):
-            failures.append(f"{record.get('input')}: {record.get('error') or record.get('message')}")
+            failures.append(f"{record['input']['path']}: {record['error']}")
             continue
         picture = by_path[record["input"]["path"]]
         picture.verdict, picture.score = record["verdict"], record["score"]
         picture.width, picture.height = record["input"]["width"], record["input"]["height"]
         picture.format = record["input"]["format"]
         done += 1
-        if done % 50 == 0:
+        if done % 25 == 0:
             elapsed = time.perf_counter() - started
             print(f"detect: {done}/{len(by_path)} pictures, {elapsed:.0f} s, about {elapsed / done * (len(by_path) - done):.0f} s left",
                   file=sys.stderr, flush=True)

@@ -70,7 +70,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import cycle
 from pathlib import Path
 
 import cv2
@@ -229,15 +228,15 @@ def shared_pools(data: Path, deb: Path, work: Path) -> Pools:
 
 
 def rotation(pools: dict[str, list[Source]], rng: np.random.Generator) -> Iterator[Source]:
-    """Sources taking turns by origin (so every origin is represented alike), each origin's
-    photos in a shuffled order, reshuffled after each pass."""
-    def shuffled(sources: list[Source]) -> Iterator[Source]:
-        while True:
-            yield from (sources[i] for i in rng.permutation(len(sources)))
-
-    streams = [shuffled(pools[origin]) for origin in sorted(pools) if pools[origin]]
-    for stream in cycle(streams):
-        yield next(stream)
+    """Sources taking turns by origin, so every origin is represented alike, each origin's photos
+    in a shuffled order; an origin whose photos are used up drops out of the turn until every
+    origin's are, so no photo comes back before all have been used once."""
+    while True:
+        queues = {origin: [sources[i] for i in rng.permutation(len(sources))] for origin, sources in sorted(pools.items())}
+        while any(queues.values()):
+            for queue in queues.values():
+                if queue:
+                    yield queue.pop()
 
 
 def at_least(pools: dict[str, list[Source]], long_side: int, short_side: int) -> dict[str, list[Source]]:
