@@ -63,10 +63,16 @@ class Picture:
     width: int = 0
     height: int = 0
     format: str = ""
+    seconds: float = 0.0  # detect's analysis time
 
     @property
     def name(self) -> str:  # folder name without its section
         return self.folder.split("/", 1)[-1]
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        """An edit and its control share this: the set and the file name."""
+        return self.name, Path(self.path).name
 
     @property
     def flagged(self) -> bool:
@@ -145,6 +151,7 @@ def run_detect(pictures: list[Picture], args: argparse.Namespace) -> tuple[list[
         picture.verdict, picture.score = record["verdict"], record["score"]
         picture.width, picture.height = record["input"]["width"], record["input"]["height"]
         picture.format = record["input"]["format"]
+        picture.seconds = sum(record.get("timings_s", {}).values())
         done += 1
         if done % 25 == 0:
             elapsed = time.perf_counter() - started
@@ -181,6 +188,15 @@ def image_auc(positives: list[Picture], negatives: list[Picture]) -> float | Non
     if not pos or not neg:
         return None
     return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg))
+
+
+def paired_wins(edits: list[Picture], controls: list[Picture]) -> float | None:
+    """The share of edits scored above their own control (same set, same file name; ties count half)."""
+    control = {p.pair: p.score for p in controls if p.score is not None}
+    pairs = [(p.score, control[p.pair]) for p in edits if p.score is not None and p.pair in control]
+    if not pairs:
+        return None
+    return sum(1.0 if e > c else 0.5 if e == c else 0.0 for e, c in pairs) / len(pairs)
 
 
 def group(pictures: Iterable[Picture], key: Callable[[Picture], str]) -> dict[str, list[Picture]]:
@@ -261,8 +277,8 @@ def edited_rows(pictures: list[Picture], evaluation: dict, casia: str) -> list[l
         pooled_edits += edits
         pooled_controls += controls
         metrics = datasets.get(f"edited/{name}", {})
-        rows.append([name, str(len(edits)), share_cell(edits), share_cell(controls), number(image_auc(edits, controls))]
-                    + [number(metrics.get(key)) for key in PIXEL_METRICS])
+        rows.append([name, str(len(edits)), share_cell(edits), share_cell(controls), number(image_auc(edits, controls)),
+                     number(paired_wins(edits, controls))] + [number(metrics.get(key)) for key in PIXEL_METRICS])
     pooled = [datasets.get(f"edited/{name}", {}) for name in sets]
     weights = [m.get("manipulated") or 0 for m in pooled]
 
@@ -271,14 +287,15 @@ def edited_rows(pictures: list[Picture], evaluation: dict, casia: str) -> list[l
         return sum(v * w for v, w in values) / sum(w for _, w in values) if values else None
 
     rows.append(["**all edited sets**", str(len(pooled_edits)), share_cell(pooled_edits), share_cell(pooled_controls),
-                 number(image_auc(pooled_edits, pooled_controls))] + [number(weighted(key)) for key in PIXEL_METRICS])
+                 number(image_auc(pooled_edits, pooled_controls)), number(paired_wins(pooled_edits, pooled_controls))]
+                + [number(weighted(key)) for key in PIXEL_METRICS])
     reference = [p for p in pictures if p.section == "casia"]
     if reference:
         metrics = datasets.get(casia, {})
         edits = [p for p in reference if p.label == "manipulated"]
         authentic = [p for p in reference if p.label == "authentic"]
         rows.append([reference[0].folder + " (CASIA v1)", str(len(edits)), share_cell(edits), share_cell(authentic),
-                     number(image_auc(edits, authentic))] + [number(metrics.get(key)) for key in PIXEL_METRICS])
+                     number(image_auc(edits, authentic)), "-"] + [number(metrics.get(key)) for key in PIXEL_METRICS])
     return rows
 
 
@@ -320,7 +337,9 @@ def sharing_rows(pictures: list[Picture]) -> list[list[str]]:
 def markdown(headers: list[str], rows: list[list[str]]) -> str:
     """A Markdown table padded to fixed widths, so it reads in a terminal too."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
 
 
@@ -330,8 +349,8 @@ def tables(pictures: list[Picture], evaluation: dict, casia: str) -> dict[str, t
         "Authentic pictures given `manipulated` at the default settings": (
             ["folder", "origins", "pictures", "flagged", "median score"], authentic_rows(pictures)),
         "Held-out authentic pictures by origin": (origin[0], origin[1:]),
-        "Edited sets (image AUC: edits against their controls; pixel metrics: `imlforensic evaluate`)": (
-            ["set", "edits", "detected", "controls flagged", "image AUC"] + list(PIXEL_METRICS.values()),
+        "Edited sets (image AUC: edits against their controls; edit > control: the share of edits scored above their own control; pixel metrics: `imlforensic evaluate`)": (
+            ["set", "edits", "detected", "controls flagged", "image AUC", "edit > control"] + list(PIXEL_METRICS.values()),
             edited_rows(pictures, evaluation, casia)),
         "By final format (held-out pictures)": (["format", "authentic flagged", "edits detected"], format_rows(pictures)),
         "By size (held-out pictures)": (["size", "authentic flagged", "edits detected"], size_rows(pictures)),
@@ -344,8 +363,12 @@ def render(result: dict) -> str:
     header = (f"## {result['method']}" + (f" (weights {result['weights']})" if result.get("weights") else "")
               + f", threshold {result.get('threshold')}")
     timing = result.get("wall_s", {})
-    lines = [header, "", f"{len(pictures)} pictures; detect {timing.get('detect', 0):.0f} s, evaluate {timing.get('evaluate', 0):.0f} s"
-             + (f"; {len(result['failures'])} failed" if result.get("failures") else ""), ""]
+    analysed = [p for p in pictures if p.seconds]
+    speed = (f" (analysis {sum(p.seconds for p in analysed):.0f} s, {sum(p.seconds for p in analysed) / sum(p.megapixels for p in analysed):.2f} s"
+             " per megapixel)") if analysed else ""
+    lines = [header, "", f"{len(pictures)} pictures, {sum(p.megapixels for p in pictures):.0f} megapixels; wall time: detect "
+             f"{timing.get('detect', 0):.0f} s{speed}, evaluate {timing.get('evaluate', 0):.0f} s"
+             + (f"; {len(result['failures'])} failed: " + "; ".join(result["failures"]) if result.get("failures") else ""), ""]
     for title, (headers, rows) in tables(pictures, result.get("evaluate", {}), result.get("casia", "")).items():
         lines += [f"### {title}", "", markdown(headers, rows), ""]
     return "\n".join(lines)

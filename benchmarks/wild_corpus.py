@@ -101,9 +101,10 @@ SKIMAGE_OTHER = ("camera", "coins", "moon", "grass", "gravel", "brick", "text", 
                  "immunohistochemistry", "logo")
 SKIMAGE_QUALITIES = (75, 90, 95)
 
-# Pictures per folder. About 420 authentic pictures of held-out origins at their own size or
-# derived, 280 edits with as many controls, 72 "seen" originals: one method over all of it
-# (with CASIA v1's validation half) takes about 20 minutes on 2 CPU cores for mvcam.
+# Pictures per folder: 406 authentic pictures of held-out origins (385 megapixels), 320 edits
+# with as many controls (157 megapixels each), 72 "seen" originals; about 700 megapixels in all,
+# which mvcam (0.65 s per megapixel) reads in about 15 minutes on 2 idle CPU cores, and the
+# edited sets once more for `imlforensic evaluate`.
 PLAN: dict[str, int] = {
     "seen": 24,  # per origin
     "screenshots_text": 20, "screenshots_ui": 20, "charts": 20, "logos": 20, "documents": 16,
