@@ -167,11 +167,10 @@ def picture_size(path: Path) -> tuple[int, int]:
         return max(image.size), min(image.size)
 
 
-def labelled(folder: Path, label: str, column: str | None = None) -> list[tuple[Path, dict]]:
+def labelled(folder: Path, label: str) -> list[tuple[Path, dict]]:
     """The files of a shared-data folder with ``label``, with their labels.csv rows."""
     with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["label"] == label]
-    return [(folder / row["image"], row) for row in rows if column is None or row.get(column)]
+        return [(folder / row["image"], row) for row in csv.DictReader(handle) if row["label"] == label]
 
 
 def debian_tree(deb: Path) -> Path:
@@ -190,7 +189,8 @@ def debian_tree(deb: Path) -> Path:
 
 
 def skimage_sources(folder: Path) -> list[Source]:
-    """scikit-image's sample pictures as lossless PNGs in ``folder`` (the arrays as shipped; alpha onto white)."""
+    """scikit-image's sample pictures as lossless PNGs in ``folder``, the arrays as shipped (grey
+    ones grey, the logo with its alpha, which load_rgb composites onto white)."""
     from skimage import data
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -287,6 +287,7 @@ class Folder:
             writer = csv.DictWriter(handle, COLUMNS)
             writer.writeheader()
             writer.writerows({key: getattr(row, key) for key in COLUMNS} for row in self.rows)
+        shutil.rmtree(self.path, ignore_errors=True)  # an incomplete folder (no labels.csv) left by hand
         self.partial.rename(self.path)
         return len(self.rows)
 
