@@ -99,8 +99,17 @@ def corpus_pictures(corpus: Path) -> list[Picture]:
             folder = f"{section}/{labels.parent.name}"
             with open(labels, newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):
-                    pictures.append(Picture(str(labels.parent / row["image"]), folder, section, row["label"],
-                                            row.get("origin", ""), row.get("kind", ""), row.get("pipeline", "")))
+                    pictures.append(
+                        Picture(
+                            str(labels.parent / row["image"]),
+                            folder,
+                            section,
+                            row["label"],
+                            row.get("origin", ""),
+                            row.get("kind", ""),
+                            row.get("pipeline", ""),
+                        )
+                    )
     if not pictures:
         raise SystemExit(f"error: no labelled folders in {corpus} (build it with benchmarks/wild_corpus.py)")
     return pictures
@@ -126,7 +135,9 @@ def cli_command(command: str, args: argparse.Namespace) -> list[str]:
 
 def cli_env() -> dict[str, str]:
     """This checkout's code first; no bytecode files written into the repository; unbuffered output."""
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")  # records as they come, for the progress lines
+    env = dict(
+        os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1"
+    )  # records as they come, for the progress lines
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     return env
 
@@ -136,8 +147,14 @@ def run_detect(pictures: list[Picture], args: argparse.Namespace) -> tuple[list[
     by_path = {p.path: p for p in pictures}
     failures: list[str] = []
     started = time.perf_counter()
-    process = subprocess.Popen(cli_command("detect", args) + ["-"], cwd=REPO, env=cli_env(), text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    process = subprocess.Popen(
+        cli_command("detect", args) + ["-"],
+        cwd=REPO,
+        env=cli_env(),
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write("\n".join(by_path) + "\n")
     process.stdin.close()
@@ -155,8 +172,11 @@ def run_detect(pictures: list[Picture], args: argparse.Namespace) -> tuple[list[
         done += 1
         if done % 25 == 0:
             elapsed = time.perf_counter() - started
-            print(f"detect: {done}/{len(by_path)} pictures, {elapsed:.0f} s, about {elapsed / done * (len(by_path) - done):.0f} s left",
-                  file=sys.stderr, flush=True)
+            print(
+                f"detect: {done}/{len(by_path)} pictures, {elapsed:.0f} s, about {elapsed / done * (len(by_path) - done):.0f} s left",
+                file=sys.stderr,
+                flush=True,
+            )
     if process.wait() not in (0, 1):
         raise SystemExit(f"error: detect exited with {process.returncode}")
     return failures, time.perf_counter() - started
@@ -166,7 +186,14 @@ def run_evaluate(datasets: list[str], args: argparse.Namespace) -> tuple[dict, f
     """``imlforensic evaluate --json`` over the datasets: its record (metrics per dataset) and the wall time."""
     started = time.perf_counter()
     print(f"evaluate: {len(datasets)} datasets", file=sys.stderr, flush=True)
-    result = subprocess.run(cli_command("evaluate", args) + datasets, cwd=REPO, env=cli_env(), text=True, stdout=subprocess.PIPE, check=False)
+    result = subprocess.run(
+        cli_command("evaluate", args) + datasets,
+        cwd=REPO,
+        env=cli_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        check=False,
+    )
     if result.returncode not in (0, 1) or not result.stdout.strip():
         raise SystemExit(f"error: evaluate exited with {result.returncode}")
     return json.loads(result.stdout), time.perf_counter() - started
@@ -232,8 +259,15 @@ def authentic_rows(pictures: list[Picture]) -> list[list[str]]:
 
     def add(name: str, members: list[Picture]) -> None:
         origins = ", ".join(sorted({p.origin for p in members}))
-        rows.append([name, origins if len(origins) < 60 else f"{len({p.origin for p in members})} origins",
-                     str(len(members)), share_cell(members), median_score(members)])
+        rows.append(
+            [
+                name,
+                origins if len(origins) < 60 else f"{len({p.origin for p in members})} origins",
+                str(len(members)),
+                share_cell(members),
+                median_score(members),
+            ]
+        )
 
     for folder, members in folders.items():
         if members[0].section in HELD_OUT:
@@ -242,7 +276,15 @@ def authentic_rows(pictures: list[Picture]) -> list[list[str]]:
     add("**all held-out authentic pictures**", held_out)
     add("held-out, original files only", [p for p in held_out if p.pipeline == "original"])
     rates = [r for r in (rate(m) for f, m in folders.items() if m[0].section in HELD_OUT) if r is not None]
-    rows.append(["mean over the held-out folders", "", str(len(rates)) + " folders", number(statistics.mean(rates)) if rates else "-", ""])
+    rows.append(
+        [
+            "mean over the held-out folders",
+            "",
+            str(len(rates)) + " folders",
+            number(statistics.mean(rates)) if rates else "-",
+            "",
+        ]
+    )
     for folder, members in folders.items():
         if members[0].section in ("seen", "casia"):
             add(folder + (" (seen in training)" if members[0].section == "seen" else " authentic"), members)
@@ -254,7 +296,10 @@ def origin_rows(pictures: list[Picture]) -> list[list[str]]:
     held_out = [p for p in pictures if p.label == "authentic" and p.section in HELD_OUT]
     columns = (
         ("original files", lambda p: p.pipeline == "original"),
-        ("re-encoded / rendered", lambda p: p.section == "authentic" and p.pipeline != "original" and p.name not in DERIVED_FOLDERS),
+        (
+            "re-encoded / rendered",
+            lambda p: p.section == "authentic" and p.pipeline != "original" and p.name not in DERIVED_FOLDERS,
+        ),
         ("thumbnails, upscaled, web", lambda p: p.name in DERIVED_FOLDERS),
         ("controls of the edits", lambda p: p.section == "controls"),
         ("all", lambda p: True),
@@ -277,8 +322,17 @@ def edited_rows(pictures: list[Picture], evaluation: dict, casia: str) -> list[l
         pooled_edits += edits
         pooled_controls += controls
         metrics = datasets.get(f"edited/{name}", {})
-        rows.append([name, str(len(edits)), share_cell(edits), share_cell(controls), number(image_auc(edits, controls)),
-                     number(paired_wins(edits, controls))] + [number(metrics.get(key)) for key in PIXEL_METRICS])
+        rows.append(
+            [
+                name,
+                str(len(edits)),
+                share_cell(edits),
+                share_cell(controls),
+                number(image_auc(edits, controls)),
+                number(paired_wins(edits, controls)),
+            ]
+            + [number(metrics.get(key)) for key in PIXEL_METRICS]
+        )
     pooled = [datasets.get(f"edited/{name}", {}) for name in sets]
     weights = [m.get("manipulated") or 0 for m in pooled]
 
@@ -286,16 +340,33 @@ def edited_rows(pictures: list[Picture], evaluation: dict, casia: str) -> list[l
         values = [(m.get(key), w) for m, w in zip(pooled, weights) if m.get(key) is not None and w]
         return sum(v * w for v, w in values) / sum(w for _, w in values) if values else None
 
-    rows.append(["**all edited sets**", str(len(pooled_edits)), share_cell(pooled_edits), share_cell(pooled_controls),
-                 number(image_auc(pooled_edits, pooled_controls)), number(paired_wins(pooled_edits, pooled_controls))]
-                + [number(weighted(key)) for key in PIXEL_METRICS])
+    rows.append(
+        [
+            "**all edited sets**",
+            str(len(pooled_edits)),
+            share_cell(pooled_edits),
+            share_cell(pooled_controls),
+            number(image_auc(pooled_edits, pooled_controls)),
+            number(paired_wins(pooled_edits, pooled_controls)),
+        ]
+        + [number(weighted(key)) for key in PIXEL_METRICS]
+    )
     reference = [p for p in pictures if p.section == "casia"]
     if reference:
         metrics = datasets.get(casia, {})
         edits = [p for p in reference if p.label == "manipulated"]
         authentic = [p for p in reference if p.label == "authentic"]
-        rows.append([reference[0].folder + " (CASIA v1)", str(len(edits)), share_cell(edits), share_cell(authentic),
-                     number(image_auc(edits, authentic)), "-"] + [number(metrics.get(key)) for key in PIXEL_METRICS])
+        rows.append(
+            [
+                reference[0].folder + " (CASIA v1)",
+                str(len(edits)),
+                share_cell(edits),
+                share_cell(authentic),
+                number(image_auc(edits, authentic)),
+                "-",
+            ]
+            + [number(metrics.get(key)) for key in PIXEL_METRICS]
+        )
     return rows
 
 
@@ -304,7 +375,13 @@ def format_rows(pictures: list[Picture]) -> list[list[str]]:
     held_out = [p for p in pictures if p.section in HELD_OUT + ("edited",)]
     rows = []
     for fmt, members in sorted(group(held_out, lambda p: p.format or "?").items()):
-        rows.append([fmt, share_cell([p for p in members if p.label == "authentic"]), share_cell([p for p in members if p.label == "manipulated"])])
+        rows.append(
+            [
+                fmt,
+                share_cell([p for p in members if p.label == "authentic"]),
+                share_cell([p for p in members if p.label == "manipulated"]),
+            ]
+        )
     return rows
 
 
@@ -316,7 +393,13 @@ def size_rows(pictures: list[Picture]) -> list[list[str]]:
         members = [p for p in held_out if low <= p.megapixels < high]
         if members:
             name = f">= {low:g} MP" if high == float("inf") else f"{low:g}-{high:g} MP"
-            rows.append([name, share_cell([p for p in members if p.label == "authentic"]), share_cell([p for p in members if p.label == "manipulated"])])
+            rows.append(
+                [
+                    name,
+                    share_cell([p for p in members if p.label == "authentic"]),
+                    share_cell([p for p in members if p.label == "manipulated"]),
+                ]
+            )
     return rows
 
 
@@ -337,6 +420,7 @@ def sharing_rows(pictures: list[Picture]) -> list[list[str]]:
 def markdown(headers: list[str], rows: list[list[str]]) -> str:
     """A Markdown table padded to fixed widths, so it reads in a terminal too."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
 
@@ -347,28 +431,52 @@ def tables(pictures: list[Picture], evaluation: dict, casia: str) -> dict[str, t
     origin = origin_rows(pictures)
     return {
         "Authentic pictures given `manipulated` at the default settings": (
-            ["folder", "origins", "pictures", "flagged", "median score"], authentic_rows(pictures)),
+            ["folder", "origins", "pictures", "flagged", "median score"],
+            authentic_rows(pictures),
+        ),
         "Held-out authentic pictures by origin": (origin[0], origin[1:]),
         "Edited sets (image AUC: edits against their controls; edit > control: the share of edits scored above their own control; pixel metrics: `imlforensic evaluate`)": (
-            ["set", "edits", "detected", "controls flagged", "image AUC", "edit > control"] + list(PIXEL_METRICS.values()),
-            edited_rows(pictures, evaluation, casia)),
-        "By final format (held-out pictures)": (["format", "authentic flagged", "edits detected"], format_rows(pictures)),
+            ["set", "edits", "detected", "controls flagged", "image AUC", "edit > control"]
+            + list(PIXEL_METRICS.values()),
+            edited_rows(pictures, evaluation, casia),
+        ),
+        "By final format (held-out pictures)": (
+            ["format", "authentic flagged", "edits detected"],
+            format_rows(pictures),
+        ),
         "By size (held-out pictures)": (["size", "authentic flagged", "edits detected"], size_rows(pictures)),
-        "Edited sets by pipeline after the export": (["set", "pipeline", "detected", "controls flagged", "image AUC"], sharing_rows(pictures)),
+        "Edited sets by pipeline after the export": (
+            ["set", "pipeline", "detected", "controls flagged", "image AUC"],
+            sharing_rows(pictures),
+        ),
     }
 
 
 def render(result: dict) -> str:
     pictures = [Picture(**p) for p in result["pictures"]]
-    header = (f"## {result['method']}" + (f" (weights {result['weights']})" if result.get("weights") else "")
-              + f", threshold {result.get('threshold')}")
+    header = (
+        f"## {result['method']}"
+        + (f" (weights {result['weights']})" if result.get("weights") else "")
+        + f", threshold {result.get('threshold')}"
+    )
     timing = result.get("wall_s", {})
     analysed = [p for p in pictures if p.seconds]
-    speed = (f" (analysis {sum(p.seconds for p in analysed):.0f} s, {sum(p.seconds for p in analysed) / sum(p.megapixels for p in analysed):.2f} s"
-             " per megapixel)") if analysed else ""
-    lines = [header, "", f"{len(pictures)} pictures, {sum(p.megapixels for p in pictures):.0f} megapixels; wall time: detect "
-             f"{timing.get('detect', 0):.0f} s{speed}, evaluate {timing.get('evaluate', 0):.0f} s"
-             + (f"; {len(result['failures'])} failed: " + "; ".join(result["failures"]) if result.get("failures") else ""), ""]
+    speed = (
+        (
+            f" (analysis {sum(p.seconds for p in analysed):.0f} s, {sum(p.seconds for p in analysed) / sum(p.megapixels for p in analysed):.2f} s"
+            " per megapixel)"
+        )
+        if analysed
+        else ""
+    )
+    lines = [
+        header,
+        "",
+        f"{len(pictures)} pictures, {sum(p.megapixels for p in pictures):.0f} megapixels; wall time: detect "
+        f"{timing.get('detect', 0):.0f} s{speed}, evaluate {timing.get('evaluate', 0):.0f} s"
+        + (f"; {len(result['failures'])} failed: " + "; ".join(result["failures"]) if result.get("failures") else ""),
+        "",
+    ]
     for title, (headers, rows) in tables(pictures, result.get("evaluate", {}), result.get("casia", "")).items():
         lines += [f"### {title}", "", markdown(headers, rows), ""]
     return "\n".join(lines)
@@ -379,7 +487,9 @@ def render(result: dict) -> str:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, text=True, capture_output=True, check=False).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, text=True, capture_output=True, check=False
+        ).stdout.strip()
     except OSError:
         return ""
 
@@ -400,18 +510,27 @@ def run(args: argparse.Namespace) -> dict:
     if casia:
         pictures += casia_pictures(casia)
     failures, detect_s = run_detect(pictures, args)
-    edited = {str(corpus / "edited" / name): f"edited/{name}" for name in sorted({p.name for p in pictures if p.section == "edited"})}
+    edited = {
+        str(corpus / "edited" / name): f"edited/{name}"
+        for name in sorted({p.name for p in pictures if p.section == "edited"})
+    }
     names = {**edited, casia: Path(casia).name} if casia else edited
     evaluation, evaluate_s = run_evaluate(list(names), args)
     # evaluate names each dataset by the path it was given: name them as the tables do
     evaluation["datasets"] = {names.get(k, k): v for k, v in evaluation.get("datasets", {}).items()}
     manifest = corpus / "corpus.json"
     return {
-        "method": args.method, "weights": args.weights, "threshold": evaluation.get("threshold", args.threshold),
-        "git_commit": git_commit(), "corpus": str(corpus), "casia": Path(casia).name if casia else "",
+        "method": args.method,
+        "weights": args.weights,
+        "threshold": evaluation.get("threshold", args.threshold),
+        "git_commit": git_commit(),
+        "corpus": str(corpus),
+        "casia": Path(casia).name if casia else "",
         "corpus_manifest": json.loads(manifest.read_text()) if manifest.is_file() else None,
         "wall_s": {"detect": round(detect_s, 1), "evaluate": round(evaluate_s, 1)},
-        "failures": failures, "evaluate": evaluation, "pictures": [asdict(p) for p in pictures],
+        "failures": failures,
+        "evaluate": evaluation,
+        "pictures": [asdict(p) for p in pictures],
     }
 
 
@@ -422,7 +541,9 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, help="default: the method's")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="built by benchmarks/wild_corpus.py")
-    parser.add_argument("--casia", default=DEFAULT_CASIA, help="reference dataset spec, relative to the repository root ('' for none)")
+    parser.add_argument(
+        "--casia", default=DEFAULT_CASIA, help="reference dataset spec, relative to the repository root ('' for none)"
+    )
     parser.add_argument("--json", type=Path, help="save the results here (outside the repository)")
     parser.add_argument("--from-json", type=Path, help="print the tables of saved results instead of running")
     args = parser.parse_args()

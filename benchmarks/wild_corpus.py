@@ -74,10 +74,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
-
 import wild_edits as edits  # benchmarks/, beside this file
 import wild_render as render
+from PIL import Image, ImageOps
 from wild_edits import Edit, Rejected, Step
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,16 +88,58 @@ DEB_PACKAGES = ("mate-backgrounds", "lxqt-themes", "opencv-doc")
 # The photographs among the packages' wallpapers and sample pictures (the rest are abstract
 # renderings, logos, test charts, stereo calibration boards or, for opencv's ela_modified.jpg,
 # an edited picture).
-LXQT_PHOTOS = ("Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg", "appleflower.png", "beam.png",
-               "butterfly.png", "cloud.png", "drop.png", "flowers.png", "fog.jpg", "this-is-not-windows.jpg")
-OPENCV_COLOUR = ("aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "board.jpg", "building.jpg",
-                 "butterfly.jpg", "chicky_512.png", "ela_original.jpg", "fruits.jpg", "graf1.png", "home.jpg", "left.jpg",
-                 "leuvenA.jpg", "messi5.jpg", "orange.jpg", "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg",
-                 "stuff.jpg", "sudoku.png")
+LXQT_PHOTOS = (
+    "Butterfly-Kenneth-Wimer.jpg",
+    "Valendas.png",
+    "after-the-rain.jpg",
+    "appleflower.png",
+    "beam.png",
+    "butterfly.png",
+    "cloud.png",
+    "drop.png",
+    "flowers.png",
+    "fog.jpg",
+    "this-is-not-windows.jpg",
+)
+OPENCV_COLOUR = (
+    "aero1.jpg",
+    "aero3.jpg",
+    "aloeL.jpg",
+    "apple.jpg",
+    "baboon.jpg",
+    "board.jpg",
+    "building.jpg",
+    "butterfly.jpg",
+    "chicky_512.png",
+    "ela_original.jpg",
+    "fruits.jpg",
+    "graf1.png",
+    "home.jpg",
+    "left.jpg",
+    "leuvenA.jpg",
+    "messi5.jpg",
+    "orange.jpg",
+    "rubberwhale1.png",
+    "smarties.png",
+    "squirrel_cls.jpg",
+    "stuff.jpg",
+    "sudoku.png",
+)
 OPENCV_GREY = ("basketball1.png", "box_in_scene.png", "left01.jpg")
 SKIMAGE_COLOUR = ("astronaut", "chelsea", "coffee", "rocket")
-SKIMAGE_OTHER = ("camera", "coins", "moon", "grass", "gravel", "brick", "text", "page", "hubble_deep_field",
-                 "immunohistochemistry", "logo")
+SKIMAGE_OTHER = (
+    "camera",
+    "coins",
+    "moon",
+    "grass",
+    "gravel",
+    "brick",
+    "text",
+    "page",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+)
 SKIMAGE_QUALITIES = (75, 90, 95)
 
 # Pictures per folder: 406 authentic pictures of held-out origins (385 megapixels), 320 edits
@@ -107,9 +148,19 @@ SKIMAGE_QUALITIES = (75, 90, 95)
 # edited sets once more for `imlforensic evaluate`.
 PLAN: dict[str, int] = {
     "seen": 24,  # per origin
-    "screenshots_text": 20, "screenshots_ui": 20, "charts": 20, "logos": 20, "documents": 16,
-    "thumbnails": 30, "upscaled": 24, "web_shared": 40,
-    "splice": 80, "generated_blend": 80, "removal": 60, "copymove_png": 50, "copymove_classic": 50,
+    "screenshots_text": 20,
+    "screenshots_ui": 20,
+    "charts": 20,
+    "logos": 20,
+    "documents": 16,
+    "thumbnails": 30,
+    "upscaled": 24,
+    "web_shared": 40,
+    "splice": 80,
+    "generated_blend": 80,
+    "removal": 60,
+    "copymove_png": 50,
+    "copymove_classic": 50,
 }
 RENDERED_ENCODINGS: dict[str, tuple[dict[str, float], tuple[int, int]]] = {
     "screenshots_text": ({"png": 0.6, "jpeg": 0.25, "webp": 0.15}, (80, 95)),
@@ -214,17 +265,31 @@ def shared_pools(data: Path, deb: Path, work: Path) -> Pools:
     cv_data = share / "doc" / "opencv-doc" / "examples" / "data"
     opencv = [Source("opencv_scenes", cv_data / name) for name in sorted(OPENCV_COLOUR + OPENCV_GREY)]
     skimage = skimage_sources(work / "skimage")
-    hosts: dict[str, list[Source]] = {"camera_native": camera, "mate_nature": mate, "lxqt_photos": lxqt,
-                                      "opencv_scenes": [s for s in opencv if s.path.name in OPENCV_COLOUR],
-                                      "skimage": [s for s in skimage if s.path.stem in SKIMAGE_COLOUR]}
+    hosts: dict[str, list[Source]] = {
+        "camera_native": camera,
+        "mate_nature": mate,
+        "lxqt_photos": lxqt,
+        "opencv_scenes": [s for s in opencv if s.path.name in OPENCV_COLOUR],
+        "skimage": [s for s in skimage if s.path.stem in SKIMAGE_COLOUR],
+    }
     for source in real:
         hosts.setdefault(source.origin, []).append(source)
-    generated = [Source(f"bingo_{row['generator']}", p) for p, row in labelled(data / "generated" / "bingo_multigen", "generated")]
+    generated = [
+        Source(f"bingo_{row['generator']}", p)
+        for p, row in labelled(data / "generated" / "bingo_multigen", "generated")
+    ]
     generated += [Source("diffusiondb", p) for p, _ in labelled(pairs, "generated")]
-    seen = {name: [Source(name, p) for p, _ in labelled(data / "photos" / name, "authentic")]
-            for name in ("bsds500", "hymenoptera", "dogs_vs_cats")}
-    originals = {"camera_native": camera, "diffusiondb_real": real, "mate_nature": mate, "lxqt_photos": lxqt,
-                 "opencv_scenes": opencv}
+    seen = {
+        name: [Source(name, p) for p, _ in labelled(data / "photos" / name, "authentic")]
+        for name in ("bsds500", "hymenoptera", "dogs_vs_cats")
+    }
+    originals = {
+        "camera_native": camera,
+        "diffusiondb_real": real,
+        "mate_nature": mate,
+        "lxqt_photos": lxqt,
+        "opencv_scenes": opencv,
+    }
     return Pools(originals=originals, encodings=skimage, hosts=hosts, generated=generated, seen=seen)
 
 
@@ -233,7 +298,9 @@ def rotation(pools: dict[str, list[Source]], rng: np.random.Generator) -> Iterat
     in a shuffled order; an origin whose photos are used up drops out of the turn until every
     origin's are, so no photo comes back before all have been used once."""
     while True:
-        queues = {origin: [sources[i] for i in rng.permutation(len(sources))] for origin, sources in sorted(pools.items())}
+        queues = {
+            origin: [sources[i] for i in rng.permutation(len(sources))] for origin, sources in sorted(pools.items())
+        }
         while any(queues.values()):
             for queue in queues.values():
                 if queue:
@@ -242,8 +309,10 @@ def rotation(pools: dict[str, list[Source]], rng: np.random.Generator) -> Iterat
 
 def at_least(pools: dict[str, list[Source]], long_side: int, short_side: int) -> dict[str, list[Source]]:
     """The sources with at least these dimensions."""
-    kept = {o: [s for s in sources if all(a >= b for a, b in zip(picture_size(s.path), (long_side, short_side)))]
-            for o, sources in pools.items()}
+    kept = {
+        o: [s for s in sources if all(a >= b for a, b in zip(picture_size(s.path), (long_side, short_side)))]
+        for o, sources in pools.items()
+    }
     return {o: s for o, s in kept.items() if s}
 
 
@@ -364,7 +433,10 @@ def web_shared(rgb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, s
     return edits.fit_long_side(rgb, long_side), f"fit{long_side}"
 
 
-DERIVED: dict[str, tuple[Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, str]], dict[str, float], tuple[int, int], int]] = {
+DERIVED: dict[
+    str,
+    tuple[Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, str]], dict[str, float], tuple[int, int], int],
+] = {
     # name: (transform, encoding shares, quality range, minimum long side of a source)
     "thumbnails": (thumbnail, {"jpeg": 0.6, "png": 0.25, "webp": 0.15}, (70, 90), 0),
     "upscaled": (upscaled, {"jpeg": 0.5, "png": 0.3, "webp": 0.2}, (80, 95), 0),
@@ -415,18 +487,30 @@ def shared_half(rgb: np.ndarray, rng: np.random.Generator) -> list[Step]:
 
 
 EDIT_SETS: dict[str, EditSet] = {
-    "splice": EditSet("splice", working_size, lambda host, donor, rng: edits.splice(host, donor, rng), shared_half, donors="photos"),
-    "generated_blend": EditSet("inpaint", working_size, lambda host, donor, rng: edits.generated_blend(host, donor, rng),
-                               shared_half, donors="generated"),
+    "splice": EditSet(
+        "splice", working_size, lambda host, donor, rng: edits.splice(host, donor, rng), shared_half, donors="photos"
+    ),
+    "generated_blend": EditSet(
+        "inpaint",
+        working_size,
+        lambda host, donor, rng: edits.generated_blend(host, donor, rng),
+        shared_half,
+        donors="generated",
+    ),
     "removal": EditSet("removal", working_size, lambda host, _, rng: edits.removal(host, rng), shared_half),
     "copymove_png": EditSet(
-        "copymove", lambda rgb, rng: edits.cover_crop(rgb, 1024, 768, rng),
+        "copymove",
+        lambda rgb, rng: edits.cover_crop(rgb, 1024, 768, rng),
         lambda host, _, rng: edits.copy_move(host, rng, p_transform=0.5),
-        lambda rgb, rng: [Step("png")], min_size=(1280, 960)),
+        lambda rgb, rng: [Step("png")],
+        min_size=(1280, 960),
+    ),
     "copymove_classic": EditSet(
-        "copymove", lambda rgb, rng: edits.cover_crop(edits.fit_long_side(rgb, int(rng.integers(640, 1025))), 512, 512, rng),
+        "copymove",
+        lambda rgb, rng: edits.cover_crop(edits.fit_long_side(rgb, int(rng.integers(640, 1025))), 512, 512, rng),
         lambda host, _, rng: edits.copy_move(host, rng, p_transform=0.8, area=(0.01, 0.06)),
-        lambda rgb, rng: edits.post_processing(rng)),
+        lambda rgb, rng: edits.post_processing(rng),
+    ),
 }
 MAX_TRIES = 40
 
@@ -438,7 +522,9 @@ def by_origin(sources: list[Source]) -> dict[str, list[Source]]:
     return grouped
 
 
-def draw_edit(spec: EditSet, host: np.ndarray, source: Source, donors: Iterator[Source] | None, rng: np.random.Generator) -> tuple[Edit, str]:
+def draw_edit(
+    spec: EditSet, host: np.ndarray, source: Source, donors: Iterator[Source] | None, rng: np.random.Generator
+) -> tuple[Edit, str]:
     """An edit of ``host`` that passes check_edit (redrawn while rejected), and its donor's name
     (a donor is never the host photo itself)."""
     for _ in range(MAX_TRIES):
@@ -451,7 +537,9 @@ def draw_edit(spec: EditSet, host: np.ndarray, source: Source, donors: Iterator[
     raise Rejected(f"no acceptable {spec.kind} in {MAX_TRIES} tries")
 
 
-def build_edit_set(edited: Folder, controls: Folder, name: str, count: int, pools: Pools, rng: np.random.Generator) -> None:
+def build_edit_set(
+    edited: Folder, controls: Folder, name: str, count: int, pools: Pools, rng: np.random.Generator
+) -> None:
     """``count`` edits of held-out photos, and for each its untouched host through the same pipeline."""
     spec = EDIT_SETS[name]
     hosts = rotation(at_least(pools.hosts, *spec.min_size), rng)
@@ -473,7 +561,9 @@ def build_edit_set(edited: Folder, controls: Folder, name: str, count: int, pool
         details = edit.details + (f" donor={donor}" if donor else "")
         edited.rows.append(Row(image, "manipulated", source.origin, source.name, tag, mask_file, spec.kind, details))
         image = controls.write(f"images/{stem}{suffix}", control)
-        controls.rows.append(Row(image, "authentic", source.origin, source.name, tag, details=f"control of edited/{name}/{image}"))
+        controls.rows.append(
+            Row(image, "authentic", source.origin, source.name, tag, details=f"control of edited/{name}/{image}")
+        )
 
 
 # --------------------------------------------------------------------------- the corpus
@@ -501,7 +591,10 @@ def single_folders(pools: Pools, plan: dict[str, int]) -> dict[str, Maker]:
 
 
 def report(verb: str, relative: str, count: int, seconds: float | None = None) -> None:
-    print(f"{verb:6s} {relative:36s} {count:4d} pictures" + (f"  ({seconds:.1f} s)" if seconds is not None else ""), flush=True)
+    print(
+        f"{verb:6s} {relative:36s} {count:4d} pictures" + (f"  ({seconds:.1f} s)" if seconds is not None else ""),
+        flush=True,
+    )
 
 
 def build_single(out: Path, relative: str, make: Maker, seed: int) -> int:
@@ -536,11 +629,15 @@ def build_pair(out: Path, name: str, count: int, pools: Pools, seed: int) -> dic
     return counts
 
 
-def build_corpus(out: Path, pools: Pools, seed: int = 15, plan: dict[str, int] | None = None, notes: dict | None = None) -> dict[str, int]:
+def build_corpus(
+    out: Path, pools: Pools, seed: int = 15, plan: dict[str, int] | None = None, notes: dict | None = None
+) -> dict[str, int]:
     """Build every folder not built yet (``plan`` overrides PLAN's counts); returns folder ->
     pictures and writes ``corpus.json`` (with ``notes``: where the sources came from)."""
     plan = {**PLAN, **(plan or {})}
-    counts = {relative: build_single(out, relative, make, seed) for relative, make in single_folders(pools, plan).items()}
+    counts = {
+        relative: build_single(out, relative, make, seed) for relative, make in single_folders(pools, plan).items()
+    }
     for name in EDIT_SETS:
         if plan.get(name):
             counts.update(build_pair(out, name, plan[name], pools, seed))
@@ -554,15 +651,22 @@ def versions() -> dict[str, str]:
     import scipy
     import skimage
 
-    return {"numpy": np.__version__, "opencv": cv2.__version__, "pillow": PIL.__version__,
-            "scikit-image": skimage.__version__, "scipy": scipy.__version__}
+    return {
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "pillow": PIL.__version__,
+        "scikit-image": skimage.__version__,
+        "scipy": scipy.__version__,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="corpus folder (outside the repository)")
     parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data", help="the shared data folder")
-    parser.add_argument("--deb", type=Path, default=DEFAULT_DEB, help="where the Debian packages are downloaded and extracted")
+    parser.add_argument(
+        "--deb", type=Path, default=DEFAULT_DEB, help="where the Debian packages are downloaded and extracted"
+    )
     parser.add_argument("--seed", type=int, default=15)
     args = parser.parse_args()
     out = args.out.resolve()
@@ -576,8 +680,10 @@ def main() -> None:
     sections: dict[str, int] = {}
     for relative, count in counts.items():
         sections[relative.split("/")[0]] = sections.get(relative.split("/")[0], 0) + count
-    print(", ".join(f"{section}: {count}" for section, count in sections.items()),
-          f"pictures in {out} ({time.perf_counter() - started:.0f} s)")
+    print(
+        ", ".join(f"{section}: {count}" for section, count in sections.items()),
+        f"pictures in {out} ({time.perf_counter() - started:.0f} s)",
+    )
 
 
 if __name__ == "__main__":

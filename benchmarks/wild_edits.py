@@ -42,7 +42,9 @@ class Edit:
     mask: np.ndarray  # H x W bool, True = edited
     band: int  # pixels outside ``mask`` within this distance may have changed too (feathering)
     details: str  # what was done, for labels.csv
-    offset: tuple[int, int] | None = None  # copy-moves without rotation or scaling: (dy, dx) from the source to the copy
+    offset: tuple[int, int] | None = (
+        None  # copy-moves without rotation or scaling: (dy, dx) from the source to the copy
+    )
 
 
 # --------------------------------------------------------------------------- geometry
@@ -62,13 +64,17 @@ def cover_crop(rgb: np.ndarray, width: int, height: int, rng: np.random.Generato
     h, w = rgb.shape[:2]
     scale = max(width / w, height / h)
     if scale < 1:
-        rgb = cv2.resize(rgb, (max(width, round(w * scale)), max(height, round(h * scale))), interpolation=cv2.INTER_AREA)
+        rgb = cv2.resize(
+            rgb, (max(width, round(w * scale)), max(height, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
     elif scale > 1:
-        rgb = cv2.resize(rgb, (max(width, math.ceil(w * scale)), max(height, math.ceil(h * scale))), interpolation=cv2.INTER_CUBIC)
+        rgb = cv2.resize(
+            rgb, (max(width, math.ceil(w * scale)), max(height, math.ceil(h * scale))), interpolation=cv2.INTER_CUBIC
+        )
     h, w = rgb.shape[:2]
     y = int(rng.integers(0, h - height + 1))
     x = int(rng.integers(0, w - width + 1))
-    return np.ascontiguousarray(rgb[y:y + height, x:x + width])
+    return np.ascontiguousarray(rgb[y : y + height, x : x + width])
 
 
 def box_for_area(shape: tuple[int, int], share: float, rng: np.random.Generator, limit: float = 0.6) -> tuple[int, int]:
@@ -128,7 +134,7 @@ def segment_mask(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray | No
     prior = np.zeros((sh, sw), bool)
     inner = blob_mask(max(4, round(sh * 0.8)), max(4, round(sw * 0.8)), rng)
     top, left = (sh - inner.shape[0]) // 2, (sw - inner.shape[1]) // 2
-    prior[top:top + inner.shape[0], left:left + inner.shape[1]] = inner
+    prior[top : top + inner.shape[0], left : left + inner.shape[1]] = inner
     inside = np.bincount(labels.ravel(), weights=prior.ravel()) / np.bincount(labels.ravel())
     reach = ndimage.binary_dilation(prior, iterations=max(1, min(sh, sw) // 12))  # never out to the box's edge
     region = ndimage.binary_fill_holes((inside[labels] > 0.5) & reach)
@@ -142,7 +148,9 @@ def segment_mask(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray | No
     return cv2.resize(region.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
 
 
-def object_mask(patch: np.ndarray, rng: np.random.Generator, shapes: tuple[str, ...] = SHAPES) -> tuple[np.ndarray, str]:
+def object_mask(
+    patch: np.ndarray, rng: np.random.Generator, shapes: tuple[str, ...] = SHAPES
+) -> tuple[np.ndarray, str]:
     """An object-like mask filling the patch's box, and the name of its shape."""
     shape = str(rng.choice(shapes))
     h, w = patch.shape[:2]
@@ -165,7 +173,9 @@ def feathered(mask: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
     # mask: open the shape by a disc of radius sigma first, so the mask keeps all it blends.
     radius = math.ceil(sigma)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    alpha = cv2.morphologyEx(np.pad(mask.astype(np.uint8), radius), cv2.MORPH_OPEN, disc)[radius:-radius, radius:-radius].astype(np.float32)
+    alpha = cv2.morphologyEx(np.pad(mask.astype(np.uint8), radius), cv2.MORPH_OPEN, disc)[
+        radius:-radius, radius:-radius
+    ].astype(np.float32)
     band = math.ceil(4 * sigma) + 2  # the weight is below 1e-3 from 3.1 sigma on; corners round off by about one sigma
     alpha = cv2.GaussianBlur(np.pad(alpha, band), (0, 0), sigma)
     alpha[alpha < 1e-3] = 0  # the Gaussian's far tail would touch the whole box
@@ -180,7 +190,9 @@ def colour_matched(patch: np.ndarray, reference: np.ndarray, strength: float) ->
     return np.clip((1 - strength) * patch + strength * matched, 0, 255).round().astype(np.uint8)
 
 
-def _overlap(shape: tuple[int, int], box: tuple[int, int], top: int, left: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+def _overlap(
+    shape: tuple[int, int], box: tuple[int, int], top: int, left: int
+) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
     """The slices of a picture of ``shape`` and of a ``box`` placed at (top, left) that overlap
     (the box may stick out of the picture)."""
     y0, x0 = max(0, -top), max(0, -left)
@@ -212,7 +224,9 @@ def placed_mask(shape: tuple[int, int], alpha: np.ndarray, top: int, left: int) 
     return mask
 
 
-def composite(host: np.ndarray, patch: np.ndarray, box_mask: np.ndarray, top: int, left: int, sigma: float, details: str) -> Edit:
+def composite(
+    host: np.ndarray, patch: np.ndarray, box_mask: np.ndarray, top: int, left: int, sigma: float, details: str
+) -> Edit:
     """Blend ``patch`` (its shape given by ``box_mask``) into ``host`` at (top, left), edges
     feathered by ``sigma`` (at most an eighth of the box's shorter side)."""
     alpha, band = feathered(box_mask, min(sigma, min(box_mask.shape) / 8))
@@ -231,7 +245,9 @@ def check_edit(host: np.ndarray, edit: Edit) -> Edit:
     if edit.band:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * edit.band + 1, 2 * edit.band + 1))
         allowed = cv2.dilate(edit.mask.astype(np.uint8), kernel).astype(bool)
-    assert not (changed & ~allowed).any(), f"pixels changed outside the mask and its {edit.band}-px band ({edit.details})"
+    assert not (changed & ~allowed).any(), (
+        f"pixels changed outside the mask and its {edit.band}-px band ({edit.details})"
+    )
     change = np.abs(edit.image[edit.mask].astype(np.int16) - host[edit.mask]).max(axis=1)
     if change.mean() < MIN_MEAN_CHANGE or (change > 0).mean() < 0.5:
         raise Rejected("change too faint")
@@ -246,9 +262,16 @@ def random_corner(shape: tuple[int, int], box: tuple[int, int], rng: np.random.G
 
 
 def splice(
-    host: np.ndarray, donor: np.ndarray, rng: np.random.Generator, *,
-    area: tuple[float, float] = (0.01, 0.10), feather: tuple[float, float] = (1.0, 4.0), p_feather: float = 0.6,
-    match: tuple[float, float] = (0.4, 0.9), p_match: float = 0.7, shapes: tuple[str, ...] = SHAPES,
+    host: np.ndarray,
+    donor: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    area: tuple[float, float] = (0.01, 0.10),
+    feather: tuple[float, float] = (1.0, 4.0),
+    p_feather: float = 0.6,
+    match: tuple[float, float] = (0.4, 0.9),
+    p_match: float = 0.7,
+    shapes: tuple[str, ...] = SHAPES,
 ) -> Edit:
     """An object-like region of ``donor`` (another picture) pasted into ``host``: scaled to the
     drawn size, shape from the donor's content or a random outline, optionally colour-matched to
@@ -259,7 +282,9 @@ def splice(
     ch = min(donor.shape[0], max(8, round(bh * scale)))
     cw = min(donor.shape[1], max(8, round(bw * scale)))
     y, x = random_corner(donor.shape[:2], (ch, cw), rng)
-    patch = cv2.resize(donor[y:y + ch, x:x + cw], (bw, bh), interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_CUBIC)
+    patch = cv2.resize(
+        donor[y : y + ch, x : x + cw], (bw, bh), interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_CUBIC
+    )
     box_mask, shape = object_mask(patch, rng, shapes)
     strength = float(rng.uniform(*match)) if rng.random() < p_match else 0.0
     patch = colour_matched(patch, host, strength)
@@ -283,9 +308,16 @@ def _warp_patch(patch: np.ndarray, mask: np.ndarray, angle: float, scale: float)
 
 
 def copy_move(
-    host: np.ndarray, rng: np.random.Generator, *, area: tuple[float, float] = (0.01, 0.08),
-    p_transform: float = 0.5, max_angle: float = 45.0, scale: tuple[float, float] = (0.75, 1.3),
-    p_feather: float = 0.3, shapes: tuple[str, ...] = SHAPES, min_texture: float = 10.0,
+    host: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    area: tuple[float, float] = (0.01, 0.08),
+    p_transform: float = 0.5,
+    max_angle: float = 45.0,
+    scale: tuple[float, float] = (0.75, 1.3),
+    p_feather: float = 0.3,
+    shapes: tuple[str, ...] = SHAPES,
+    min_texture: float = 10.0,
 ) -> Edit:
     """An object-like region of ``host`` copied to a place that does not overlap it: a plain
     shift, or (``p_transform``) rotated and/or scaled; hard edges or a light feather. The source
@@ -293,7 +325,7 @@ def copy_move(
     share = math.exp(rng.uniform(math.log(area[0]), math.log(area[1])))
     bh, bw = box_for_area(host.shape[:2], share, rng, limit=0.45)
     sy, sx = random_corner(host.shape[:2], (bh, bw), rng)
-    patch = host[sy:sy + bh, sx:sx + bw]
+    patch = host[sy : sy + bh, sx : sx + bw]
     box_mask, shape = object_mask(patch, rng, shapes)
     if cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY)[box_mask].std() < min_texture:
         raise Rejected("flat source region")
@@ -313,23 +345,31 @@ def copy_move(
     else:
         raise Rejected("no free place for the copy")
     sigma = float(rng.uniform(0.7, 2.0)) if rng.random() < p_feather else 0.0
-    details = (f"shape={shape} box={share:.3f} from=({sy},{sx}) to=({top},{left}) "
-               f"angle={angle:.1f} scale={factor:.2f} feather={sigma:.1f}")
+    details = (
+        f"shape={shape} box={share:.3f} from=({sy},{sx}) to=({top},{left}) "
+        f"angle={angle:.1f} scale={factor:.2f} feather={sigma:.1f}"
+    )
     edit = composite(host, patch, box_mask, top, left, sigma, details)
     if angle == 0 and factor == 1:
         edit.offset = (top - sy, left - sx)
     return check_edit(host, edit)
 
 
-def removal(host: np.ndarray, rng: np.random.Generator, *, area: tuple[float, float] = (0.01, 0.06), shapes: tuple[str, ...] = SHAPES) -> Edit:
+def removal(
+    host: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    area: tuple[float, float] = (0.01, 0.06),
+    shapes: tuple[str, ...] = SHAPES,
+) -> Edit:
     """An object-like region removed by classical inpainting (OpenCV's Telea or Navier-Stokes):
     the mask is the inpainted region, and only its pixels change."""
     share = math.exp(rng.uniform(math.log(area[0]), math.log(area[1])))
     bh, bw = box_for_area(host.shape[:2], share, rng, limit=0.4)
     top, left = random_corner(host.shape[:2], (bh, bw), rng)
-    box_mask, shape = object_mask(host[top:top + bh, left:left + bw], rng, shapes)
+    box_mask, shape = object_mask(host[top : top + bh, left : left + bw], rng, shapes)
     mask = np.zeros(host.shape[:2], bool)
-    mask[top:top + bh, left:left + bw] = box_mask
+    mask[top : top + bh, left : left + bw] = box_mask
     radius = int(rng.integers(3, 10))
     flag, name = (cv2.INPAINT_TELEA, "telea") if rng.random() < 0.5 else (cv2.INPAINT_NS, "ns")
     image = cv2.inpaint(host, mask.astype(np.uint8) * 255, radius, flag)
@@ -340,7 +380,9 @@ def generated_blend(host: np.ndarray, generated: np.ndarray, rng: np.random.Gene
     """A region of a generated picture blended into a real photo: a larger region than a splice,
     always colour-matched and feathered (a stand-in for diffusion inpainting, which cannot be run
     offline here: it has generated texture inside, real content outside and a soft seam)."""
-    return splice(host, generated, rng, area=(0.03, 0.18), feather=(2.0, 8.0), p_feather=1.0, match=(0.6, 1.0), p_match=1.0)
+    return splice(
+        host, generated, rng, area=(0.03, 0.18), feather=(2.0, 8.0), p_feather=1.0, match=(0.6, 1.0), p_match=1.0
+    )
 
 
 # --------------------------------------------------------------------------- sharing pipelines
@@ -403,7 +445,9 @@ def _apply(rgb: np.ndarray, step: Step) -> np.ndarray:
     raise ValueError(f"unknown pipeline step {step.op!r}")
 
 
-def run_pipeline(rgb: np.ndarray, steps: list[Step], mask: np.ndarray | None = None) -> tuple[bytes, str, np.ndarray | None]:
+def run_pipeline(
+    rgb: np.ndarray, steps: list[Step], mask: np.ndarray | None = None
+) -> tuple[bytes, str, np.ndarray | None]:
     """Apply ``steps`` (the last one an encoding) to a picture: the file's bytes, its suffix, and
     the mask at the final size (None without a mask)."""
     *middle, last = steps

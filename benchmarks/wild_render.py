@@ -34,11 +34,29 @@ WORDS = (
     "meeting project budget schedule service customer update release version notice"
 ).split()
 SCREEN_SIZES = ((800, 600), (1024, 768), (1280, 800), (1366, 768), (1440, 900), (1920, 1080))
-PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (23, 190, 207), (188, 189, 34), (227, 119, 194))
+PALETTE = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (23, 190, 207),
+    (188, 189, 34),
+    (227, 119, 194),
+)
 CODE = (
-    "def {w}({v}):", "    return {v} + {n}", "for {v} in range({n}):", "    {v}.append({w}({v}))",
-    "if {v} is None:", "    raise ValueError('{w} {w}')", "import {w}", "class {W}({W}):", "    {v} = {{'{w}': {n}}}",
-    "# {w} {w} {w}", "print(f'{w}: {{{v}}}')", "",
+    "def {w}({v}):",
+    "    return {v} + {n}",
+    "for {v} in range({n}):",
+    "    {v}.append({w}({v}))",
+    "if {v} is None:",
+    "    raise ValueError('{w} {w}')",
+    "import {w}",
+    "class {W}({W}):",
+    "    {v} = {{'{w}': {n}}}",
+    "# {w} {w} {w}",
+    "print(f'{w}: {{{v}}}')",
+    "",
 )
 
 
@@ -88,7 +106,13 @@ def _window(rng: np.random.Generator, dark: bool) -> tuple[Image.Image, ImageDra
     for i, fill in enumerate(((237, 106, 94), (245, 191, 79), (98, 197, 84))):
         cx = x0 + 16 + 20 * i
         draw.ellipse((cx - 6, y0 + bar // 2 - 6, cx + 6, y0 + bar // 2 + 6), fill=fill)
-    draw.text(((x0 + x1) // 2, y0 + bar // 2), words(rng, 3).title(), font=font(13), anchor="mm", fill=(200, 200, 200) if dark else (60, 60, 60))
+    draw.text(
+        ((x0 + x1) // 2, y0 + bar // 2),
+        words(rng, 3).title(),
+        font=font(13),
+        anchor="mm",
+        fill=(200, 200, 200) if dark else (60, 60, 60),
+    )
     return image, draw, (x0, y0 + bar, x1, y1)
 
 
@@ -118,16 +142,33 @@ def screenshot_text(rng: np.random.Generator) -> np.ndarray:
             if style == "editor":
                 draw.text((x0 + 8, y), f"{number:4d}", font=face, fill=(120, 120, 120))
                 template = CODE[int(rng.integers(len(CODE)))]
-                line = template.format(w=str(rng.choice(WORDS)), W=str(rng.choice(WORDS)).title(), v=str(rng.choice(WORDS))[:3], n=int(rng.integers(100)))
-                draw.text((x0 + 8 + 6 * size, y), line, font=face, fill=colour(rng) if line.startswith(("def", "class", "#")) else ink)
+                line = template.format(
+                    w=str(rng.choice(WORDS)),
+                    W=str(rng.choice(WORDS)).title(),
+                    v=str(rng.choice(WORDS))[:3],
+                    n=int(rng.integers(100)),
+                )
+                draw.text(
+                    (x0 + 8 + 6 * size, y),
+                    line,
+                    font=face,
+                    fill=colour(rng) if line.startswith(("def", "class", "#")) else ink,
+                )
             else:
                 prompt = "$ " if rng.random() < 0.3 else ""
-                draw.text((x0 + 8, y), prompt + words(rng, int(rng.integers(2, 12))), font=face, fill=(120, 220, 120) if prompt else ink)
+                draw.text(
+                    (x0 + 8, y),
+                    prompt + words(rng, int(rng.integers(2, 12))),
+                    font=face,
+                    fill=(120, 220, 120) if prompt else ink,
+                )
             y += step
             number += 1
     draw.rectangle((x1 - 12, y0, x1, y1), fill=(60, 60, 64) if dark else (235, 235, 235))
     top = int(rng.integers(y0, max(y0 + 1, y1 - 120)))
-    draw.rounded_rectangle((x1 - 10, top, x1 - 2, top + 100), radius=4, fill=(120, 120, 120) if dark else (190, 190, 190))
+    draw.rounded_rectangle(
+        (x1 - 10, top, x1 - 2, top + 100), radius=4, fill=(120, 120, 120) if dark else (190, 190, 190)
+    )
     return np.asarray(image)
 
 
@@ -158,12 +199,16 @@ def screenshot_ui(rng: np.random.Generator) -> np.ndarray:
             draw.text((side + 166, y), words(rng, int(rng.integers(1, 5))), font=face, fill=ink)
         elif kind == "check":
             checked = bool(rng.random() < 0.5)
-            draw.rectangle((side + 24, y, side + 40, y + 16), fill=accent if checked else field, outline=(120, 120, 120))
+            draw.rectangle(
+                (side + 24, y, side + 40, y + 16), fill=accent if checked else field, outline=(120, 120, 120)
+            )
             if checked:
                 draw.line((side + 27, y + 8, side + 31, y + 13, side + 38, y + 3), fill=(255, 255, 255), width=2)
             draw.text((side + 50, y), sentence(rng)[:60], font=face, fill=ink)
         elif kind == "progress":
-            draw.rounded_rectangle((side + 24, y, x1 - 40, y + 12), radius=6, fill=(90, 90, 90) if dark else (220, 220, 220))
+            draw.rounded_rectangle(
+                (side + 24, y, x1 - 40, y + 12), radius=6, fill=(90, 90, 90) if dark else (220, 220, 220)
+            )
             done = side + 24 + int(rng.uniform(0.05, 1) * (x1 - 64 - side))
             draw.rounded_rectangle((side + 24, y, done, y + 12), radius=6, fill=accent)
         else:
@@ -184,19 +229,33 @@ def chart(rng: np.random.Generator) -> np.ndarray:
     style = str(rng.choice(["default", "ggplot", "bmh", "seaborn-v0_8", "fivethirtyeight", "grayscale"]))
     kind = rng.choice(["bar", "line", "scatter", "pie", "hist", "area"])
     with plt.style.context(style):
-        fig, ax = plt.subplots(figsize=(float(rng.uniform(5, 10)), float(rng.uniform(3.5, 6))), dpi=int(rng.integers(80, 140)))
+        fig, ax = plt.subplots(
+            figsize=(float(rng.uniform(5, 10)), float(rng.uniform(3.5, 6))), dpi=int(rng.integers(80, 140))
+        )
         n = int(rng.integers(4, 12))
         labels = [str(w)[:8] for w in rng.choice(WORDS, n, replace=False)]
         if kind == "bar":
-            ax.bar(labels, rng.uniform(1, 100, n), color=[np.array(colour(rng)) / 255 for _ in range(n)] if rng.random() < 0.3 else None)
+            ax.bar(
+                labels,
+                rng.uniform(1, 100, n),
+                color=[np.array(colour(rng)) / 255 for _ in range(n)] if rng.random() < 0.3 else None,
+            )
         elif kind == "line":
             for _ in range(int(rng.integers(1, 4))):
-                ax.plot(np.cumsum(rng.normal(0, 1, 50)), label=words(rng, 1), marker="o" if rng.random() < 0.3 else None)
+                ax.plot(
+                    np.cumsum(rng.normal(0, 1, 50)), label=words(rng, 1), marker="o" if rng.random() < 0.3 else None
+                )
             ax.legend()
         elif kind == "scatter":
-            ax.scatter(rng.normal(0, 1, 200), rng.normal(0, 1, 200), c=rng.uniform(0, 1, 200), s=rng.uniform(5, 60, 200), alpha=0.7)
+            ax.scatter(
+                rng.normal(0, 1, 200),
+                rng.normal(0, 1, 200),
+                c=rng.uniform(0, 1, 200),
+                s=rng.uniform(5, 60, 200),
+                alpha=0.7,
+            )
         elif kind == "pie":
-            ax.pie(rng.uniform(1, 10, min(n, 6)), labels=labels[:min(n, 6)], autopct="%1.0f%%")
+            ax.pie(rng.uniform(1, 10, min(n, 6)), labels=labels[: min(n, 6)], autopct="%1.0f%%")
         elif kind == "hist":
             ax.hist(rng.normal(0, 1, 500), bins=int(rng.integers(10, 40)))
         else:
@@ -222,7 +281,9 @@ def logo(rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.3:  # vertical gradient
         top, bottom = np.array(colour(rng), float), np.array(colour(rng), float)
         ramp = np.linspace(0, 1, height)[:, None, None]
-        image = Image.fromarray(np.broadcast_to((top * (1 - ramp) + bottom * ramp).astype(np.uint8), (height, width, 3)).copy())
+        image = Image.fromarray(
+            np.broadcast_to((top * (1 - ramp) + bottom * ramp).astype(np.uint8), (height, width, 3)).copy()
+        )
     draw = ImageDraw.Draw(image)
     size = int(min(width, height) * rng.uniform(0.35, 0.6))
     cx, cy = (width // 4, height // 2) if height < width else (width // 2, height // 2 - size // 6)
@@ -236,14 +297,22 @@ def logo(rng: np.random.Generator) -> np.ndarray:
     elif shape == "ring":
         draw.ellipse(box, outline=fill, width=max(4, size // 8))
     else:
-        draw.regular_polygon((cx, cy, size // 2), 3 if shape == "triangle" else 6, rotation=float(rng.uniform(0, 60)), fill=fill)
+        draw.regular_polygon(
+            (cx, cy, size // 2), 3 if shape == "triangle" else 6, rotation=float(rng.uniform(0, 60)), fill=fill
+        )
     name = str(rng.choice(WORDS)).title() + str(rng.choice(WORDS))
     draw.text((cx, cy), name[:2].upper(), font=font(max(10, size // 3), bold=True), anchor="mm", fill=(255, 255, 255))
     ink = (40, 40, 40) if light else (255, 255, 255)
     if height < width:
         draw.text((width // 2, height // 2), name, font=font(max(10, height // 6), bold=True), anchor="lm", fill=ink)
     else:
-        draw.text((width // 2, cy + size // 2 + height // 12), name, font=font(max(10, height // 12), bold=True), anchor="mm", fill=ink)
+        draw.text(
+            (width // 2, cy + size // 2 + height // 12),
+            name,
+            font=font(max(10, height // 12), bold=True),
+            anchor="mm",
+            fill=ink,
+        )
     return np.asarray(image.convert("RGB"))
 
 

@@ -19,9 +19,20 @@ import wild_corpus
 import wild_edits
 
 TINY_PLAN = {
-    "seen": 1, "screenshots_text": 1, "screenshots_ui": 0, "charts": 0, "logos": 1, "documents": 0,
-    "thumbnails": 1, "upscaled": 1, "web_shared": 1,
-    "splice": 2, "generated_blend": 1, "removal": 1, "copymove_png": 1, "copymove_classic": 1,
+    "seen": 1,
+    "screenshots_text": 1,
+    "screenshots_ui": 0,
+    "charts": 0,
+    "logos": 1,
+    "documents": 0,
+    "thumbnails": 1,
+    "upscaled": 1,
+    "web_shared": 1,
+    "splice": 2,
+    "generated_blend": 1,
+    "removal": 1,
+    "copymove_png": 1,
+    "copymove_classic": 1,
 }
 
 
@@ -32,7 +43,13 @@ def textured(height: int, width: int, seed: int) -> np.ndarray:
     rgb = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     for _ in range(12):
         centre = (int(rng.integers(width)), int(rng.integers(height)))
-        cv2.circle(rgb, centre, int(rng.integers(10, max(11, height // 5))), tuple(float(v) for v in rng.uniform(0, 255, 3)), -1)
+        cv2.circle(
+            rgb,
+            centre,
+            int(rng.integers(10, max(11, height // 5))),
+            tuple(float(v) for v in rng.uniform(0, 255, 3)),
+            -1,
+        )
     rgb += rng.normal(0, 6, rgb.shape)
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
@@ -48,7 +65,9 @@ def pools(tmp_path_factory) -> wild_corpus.Pools:
     camera = [save("cam0.jpg", textured(980, 1300, 0), "cam"), save("cam1.jpg", textured(300, 400, 1), "cam")]
     other = [save("web0.jpg", textured(256, 320, 2), "web"), save("web1.png", textured(240, 360, 3), "web")]
     return wild_corpus.Pools(
-        originals={"cam": camera}, encodings=[other[1]], hosts={"cam": camera, "web": other},
+        originals={"cam": camera},
+        encodings=[other[1]],
+        hosts={"cam": camera, "web": other},
         generated=[save("gen0.jpg", textured(256, 256, 4), "gen"), save("gen1.jpg", textured(256, 256, 5), "gen")],
         seen={"seenset": [save("seen0.jpg", textured(120, 160, 6), "seenset")]},
     )
@@ -69,8 +88,15 @@ def rows_of(folder: Path) -> list[dict]:
 def test_labels_are_complete_and_point_at_files(corpus):
     folders = sorted(p.parent for p in corpus.glob("*/*/labels.csv"))
     assert {f"{f.parent.name}/{f.name}" for f in folders} >= {
-        "authentic/cam", "authentic/skimage", "authentic/logos", "authentic/thumbnails", "seen/seenset",
-        "edited/splice", "controls/splice", "edited/copymove_png", "controls/copymove_classic",
+        "authentic/cam",
+        "authentic/skimage",
+        "authentic/logos",
+        "authentic/thumbnails",
+        "seen/seenset",
+        "edited/splice",
+        "controls/splice",
+        "edited/copymove_png",
+        "controls/copymove_classic",
     }
     for folder in folders:
         rows = rows_of(folder)
@@ -86,7 +112,13 @@ def test_labels_are_complete_and_point_at_files(corpus):
 
 
 def test_masks_are_binary_and_fit_their_images(corpus):
-    for name, count in (("splice", 2), ("generated_blend", 1), ("removal", 1), ("copymove_png", 1), ("copymove_classic", 1)):
+    for name, count in (
+        ("splice", 2),
+        ("generated_blend", 1),
+        ("removal", 1),
+        ("copymove_png", 1),
+        ("copymove_classic", 1),
+    ):
         rows = rows_of(corpus / "edited" / name)
         assert len(rows) == count
         for row in rows:
