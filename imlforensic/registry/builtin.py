@@ -7,6 +7,8 @@ Checksums and where they are stated:
 
 * ``mvcam``: the sha256 of ``weights/mvcam-lite0.safetensors``, produced by
   ``scripts/train_default.py --install``.
+* ``threeway``: the sha256 of ``weights/threeway-lite0.safetensors``, produced by
+  ``benchmarks/threeway.py ship`` (docs/BENCHMARKS.md, "Three-way classifier").
 * SAM ``vit_b``/``vit_l``/``vit_h``: Meta publishes the URLs but no checksum; the sha256 values
   are those pinned by micro-sam (computational-cell-analytics/micro-sam, ``micro_sam/util.py``,
   ``_CHECKSUMS``), which downloads and verifies the same official URLs; many other projects pin
@@ -31,6 +33,12 @@ from imlforensic.registry.registry import ModelEntry, Registry
 from imlforensic.registry.weights import BundledFile, DownloadedFile, PackageFile
 
 DEFAULT_METHOD = "mvcam"
+
+THREEWAY_SHA256 = "0" * 64  # set when the shipped weights are trained
+THREEWAY_REFERENCE = (
+    "Bridging image manipulation localization and generated image detection (paper 3): multi-label "
+    "discrepancy-aware knowledge distillation, adversarial feature generalizers (sections 3.2, 3.3, 3.6)"
+)
 
 MVCAM_SHA256 = "1b4f7a9996b908ab9fb952c9c002d3e3171dc74fcdd482b1e705581def29e4e8"
 
@@ -113,6 +121,24 @@ def register_methods(registry: Registry) -> None:
                 extra={"fuse_sel": fuse_sel},
             )
         )
+
+    add(
+        ModelEntry(
+            name="threeway",
+            task="detector",
+            version="1.0",
+            summary="Real / partially edited / fully generated: teacher-student discrepancy classifier on frozen "
+            "EfficientNet-Lite0 features (paper 3), with the mvcam localizer for the map and the edit score",
+            builder="imlforensic.methods.threeway:build",
+            weights=BundledFile("threeway-lite0.safetensors", sha256=THREEWAY_SHA256),
+            uses_torch=True,
+            requires=("timm",),
+            reference=THREEWAY_REFERENCE + "; " + MVCAM_REFERENCE,
+            fallback="mvcam",
+            classes=("authentic", "manipulated", "generated"),
+            extra={"localizer": "mvcam"},
+        )
+    )
 
 
 def register_refiners(registry: Registry) -> None:
