@@ -1,9 +1,11 @@
-"""The three-way classifier's benchmark (docs/benchmarks/threeway.md).
+"""The three-way classifier's benchmark (docs/BENCHMARKS.md, "Three-way classifier").
 
     python benchmarks/threeway.py prepare  --work WORK   # sd tiles, Debian wallpapers -> WORK/data
     python benchmarks/threeway.py extract  --work WORK   # features of the pool -> WORK/cache (resumable)
     python benchmarks/threeway.py confound --work WORK   # format-only classifier, raw files vs chain
     python benchmarks/threeway.py protocols --work WORK  # cross-generator protocols and the ablation
+                                                         # (ship/full saves WORK/threeway-lite0.safetensors)
+    python benchmarks/threeway.py timing --work WORK     # seconds per 1 MP photo, mvcam vs threeway
 
 ``--data`` is the shared data folder (default ``../shared/data`` from the repository root). Nothing
 is written into the repository; WORK holds the data, the caches and ``results/*.json``.
@@ -50,7 +52,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("prepare", "extract", "confound", "protocols"))
+    parser.add_argument("command", choices=("prepare", "extract", "confound", "protocols", "timing"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/imlf-threeway"))
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--extractor", default="lite0")

@@ -12,7 +12,7 @@ Extractors by name (``--extractor``):
   :mod:`imlforensic.models.backbones`), mean = std = 0.5; tokens: the outputs of blocks 1 to 6
   (strides 4 to 32) and the 1280-wide head layer. The design study measured these against
   TinyViT, forensic statistics and Lite2: Lite0 was the best across unseen generators and the
-  cheapest (docs/benchmarks/threeway.md).
+  cheapest (docs/BENCHMARKS.md, "Three-way classifier").
 * ``timm:MODEL`` with ``--extractor-weights FILE``: any timm architecture that has
   ``forward_intermediates`` (ViTs, ConvNeXts, EfficientNets, ...), loaded from a local file
   (safetensors, or a PyTorch state dict read with ``weights_only=True``) through the model's own
@@ -32,6 +32,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -140,7 +141,7 @@ def build_lite(name: str, device: torch.device) -> FeatureExtractor:
     import timm
 
     arch = LITE[name]
-    model = timm.create_model(arch, pretrained=False, num_classes=0)
+    model: Any = timm.create_model(arch, pretrained=False, num_classes=0)
     load_imagenet_weights(model, arch)
     blocks: list[nn.Module] = [model.blocks[i] for i in range(1, 7)]
     run = _hooked(model, blocks + [model.bn2])
@@ -172,7 +173,7 @@ def build_timm(arch: str, weights: Path, device: torch.device) -> FeatureExtract
     import timm
 
     try:
-        model = timm.create_model(arch, pretrained=False, num_classes=0)
+        model: Any = timm.create_model(arch, pretrained=False, num_classes=0)
     except RuntimeError as exc:
         raise ExtractorError(f"timm has no model {arch!r} ({exc})") from None
     if not hasattr(model, "forward_intermediates"):
@@ -192,7 +193,7 @@ def build_timm(arch: str, weights: Path, device: torch.device) -> FeatureExtract
     config = getattr(model, "pretrained_cfg", {}) or {}
     mean = tuple(config.get("mean", (0.485, 0.456, 0.406)))
     std = tuple(config.get("std", (0.229, 0.224, 0.225)))
-    patch = getattr(model, "patch_embed", None)
+    patch: Any = getattr(model, "patch_embed", None)
     fixed = patch is not None and not getattr(patch, "dynamic_img_size", False) and getattr(patch, "img_size", None)
     input_size = int(patch.img_size[0]) if fixed else None
 

@@ -130,13 +130,10 @@ class FeatureGeneralizer(nn.Module):
     def __init__(self, config: ThreewayConfig) -> None:
         super().__init__()
         self.step = config.generalizer_step
-        self.net = nn.Sequential(
-            nn.Linear(config.dim, config.generalizer_hidden),
-            nn.GELU(),
-            nn.Linear(config.generalizer_hidden, config.dim),
-        )
-        nn.init.zeros_(self.net[2].weight)  # starts as the identity
-        nn.init.zeros_(self.net[2].bias)
+        out = nn.Linear(config.generalizer_hidden, config.dim)
+        nn.init.zeros_(out.weight)  # starts as the identity
+        nn.init.zeros_(out.bias)
+        self.net = nn.Sequential(nn.Linear(config.dim, config.generalizer_hidden), nn.GELU(), out)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return f + self.step * torch.tanh(self.net(f))
@@ -227,6 +224,8 @@ class ThreewayModel(nn.Module):
     def __init__(self, config: ThreewayConfig) -> None:
         super().__init__()
         self.config = config
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.zeros(config.dim))
         self.register_buffer("std", torch.ones(config.dim))
         self.teacher = TokenTransformer(config)

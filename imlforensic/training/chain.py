@@ -4,7 +4,7 @@ frozen feature extractor reads (the same at training and at inference).
 Why: the generated pictures available for training are mostly 512 px WebP, the real photos JPEGs
 of every size. A classifier trained on the files as they are learns the container, the size and
 the quality (a format-only classifier separates the raw files with AUC 1.00, see
-docs/benchmarks/threeway.md). Every training picture is therefore cropped, resized and re-encoded
+docs/BENCHMARKS.md, "Three-way classifier"). Every training picture is therefore cropped, resized and re-encoded
 by one random draw of this chain, seeded by the picture's key, so that size, container and
 quality say nothing about the class (the format-only classifier is at chance after it; the check is
 ``benchmarks/threeway.py confound`` and ``tests/test_threeway.py``).
@@ -27,7 +27,7 @@ Chain (:func:`normalise`), chain version :data:`CHAIN_VERSION`:
 Steps 2 (resampled) and 3 are the design study's chain "v2" (its format-only AUC 0.50 to 0.52);
 the native branch was added here. The size of the output never depends on the picture, only
 whether it was resampled does (small pictures are always resampled), which the format check
-cannot see; docs/benchmarks/threeway.md reports that nuisance.
+cannot see; docs/BENCHMARKS.md, "Three-way classifier" reports that nuisance.
 
 Views (:func:`inference_views`, :func:`training_view`): the extractor reads ``VIEW`` x ``VIEW``
 (256) windows at the picture's native resolution (a picture with a short side under 256 is

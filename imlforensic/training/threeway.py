@@ -129,7 +129,7 @@ def train_threeway(
     batches = _balanced_batches(labels, config.batch_size, steps * config.student_epochs, rng)
     optimizer, schedule = _optimizer(students, config, len(batches))
     g_optimizer = torch.optim.Adam(list(g_pf.parameters()) + list(g_ff.parameters()), lr=config.lr)
-    nets = {"T": model.teacher, "S1": model.student1, "S2": model.student2}
+    nets: dict[str, nn.Module] = {"T": model.teacher, "S1": model.student1, "S2": model.student2}
     for step, idx in enumerate(batches, 1):
         xb, yb = _noisy(x[idx], config.feature_noise), y[idx]
         parts = {"R": xb[yb == AUTHENTIC], "PF": xb[yb == MANIPULATED], "FF": xb[yb == GENERATED]}
@@ -155,11 +155,11 @@ def train_threeway(
             g_loss = torch.zeros(())
             if "PF" in parts:
                 f = g_pf(parts["PF"])
-                term = generalizer_loss_pf(*(net(f) for net in nets.values()), model_config.margin)
+                term = generalizer_loss_pf(nets["T"](f), nets["S1"](f), nets["S2"](f), model_config.margin)
                 g_loss, g_terms["eq6"] = g_loss + term, float(term.detach())
             if "FF" in parts:
                 f = g_ff(parts["FF"])
-                term = generalizer_loss_ff(*(net(f) for net in nets.values()), model_config.margin)
+                term = generalizer_loss_ff(nets["T"](f), nets["S1"](f), nets["S2"](f), model_config.margin)
                 g_loss, g_terms["eq7"] = g_loss + term, float(term.detach())
             for net in (model.student1, model.student2):
                 net.zero_grad(set_to_none=True)

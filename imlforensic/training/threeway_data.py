@@ -179,7 +179,7 @@ class FeatureCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.extractor = extractor
         self.dim = extractor.dim
-        spec = {"extractor": extractor.spec.name, "weights_sha256": extractor.spec.weights_sha256}
+        spec: dict[str, object] = {"extractor": extractor.spec.name, "weights_sha256": extractor.spec.weights_sha256}
         spec |= {"chain": CHAIN_VERSION, "dim": self.dim, "layout": extractor.layout}
         spec_path = self.folder / "spec.json"
         if spec_path.is_file():
