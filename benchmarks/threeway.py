@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from threeway_pool import DRAWS, heldout_pool, prepare, training_pool  # noqa: E402
+from threeway_protocols import calibration_files  # noqa: E402
 
 from imlforensic.models.features import build_extractor  # noqa: E402
 from imlforensic.training.threeway_data import FeatureCache, extract_inference, extract_training  # noqa: E402
@@ -46,6 +47,8 @@ def cmd_extract(args: argparse.Namespace) -> None:
         print("failed:", line)
     held = heldout_pool(args.data, args.work)
     extract_inference([i.path for i in held], cache, views=2, show_progress=True)
+    # the validation pictures of the training side read as files, as the method reads them (calibration)
+    extract_inference([i.path for i in calibration_files(pool)], cache, views=2, show_progress=True)
     print(f"held-out views cached: {len(cache.info)} rows in all, {time.time() - started:.0f} s", flush=True)
     cache.close()
 

@@ -40,9 +40,9 @@ from sklearn.preprocessing import StandardScaler
 from threeway_pool import DRAWS, heldout_pool, training_pool
 
 from imlforensic.models.features import build_extractor
-from imlforensic.models.threeway import CLASSES, ThreewayConfig, save_threeway
+from imlforensic.models.threeway import CLASSES, Calibration, ThreewayConfig, ThreewayModel, save_threeway
 from imlforensic.training.threeway import ThreewayTraining, calibrate, decide, predict, train_threeway
-from imlforensic.training.threeway_data import FeatureCache, inference_key, view_key
+from imlforensic.training.threeway_data import FeatureCache, PoolItem, inference_key, view_key
 
 ROOT = Path(__file__).resolve().parents[1]
 VAL_SHARE = 0.15
@@ -56,6 +56,12 @@ VARIANTS = {
 
 def in_val(group: str) -> bool:
     return int(hashlib.sha1(f"val:{group}".encode()).hexdigest()[:8], 16) < VAL_SHARE * 16**8
+
+
+def calibration_files(pool: list[PoolItem]) -> list[PoolItem]:
+    """The validation pictures of the training side that are files (not synthetic edits), of the
+    sources the shipped model trains on."""
+    return [i for i in pool if in_val(i.group) and i.source not in ("synthetic", "bingo_multigen")]
 
 
 def load(args: argparse.Namespace) -> dict:
@@ -84,13 +90,24 @@ def load(args: argparse.Namespace) -> dict:
         if all(f"{key}/{i}" in cache for i in range(2)):
             tests.append((item, cache.rows([f"{key}/0", f"{key}/1"]).mean(0)))
     test = {
-        "x": np.stack([r for _, r in tests]),
+        "x": np.stack([r for _, r in tests]) if tests else np.zeros((0, cache.dim), np.float32),
         "y": np.array([CLASSES.index(i.label) for i, _ in tests]),
         "source": np.array([i.source for i, _ in tests]),
         "generator": np.array([i.meta.get("generator", "") for i, _ in tests]),
     }
+    files = []
+    for item in calibration_files(training_pool(args.data, args.work)):
+        key = inference_key(item.path, 2)
+        if all(f"{key}/{i}" in cache for i in range(2)):
+            files.append((item, cache.rows([f"{key}/0", f"{key}/1"]).mean(0)))
+    calib = {
+        "x": np.stack([r for _, r in files]) if files else np.zeros((0, cache.dim), np.float32),
+        "y": np.array([CLASSES.index(i.label) for i, _ in files], dtype=np.int64),
+        "source": np.array([i.source for i, _ in files]),
+        "meta": [i.meta for i, _ in files],
+    }
     cache.close()
-    return {"train": train, "test": test, "layout": tuple(tuple(t) for t in extractor.layout)}
+    return {"train": train, "test": test, "calib": calib, "layout": tuple(tuple(t) for t in extractor.layout)}
 
 
 def protocol_rows(data: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -170,27 +187,39 @@ def _val_accuracy(p: np.ndarray, y: np.ndarray, threshold: float) -> dict:
     return {"per_class_accuracy_val": recall, "balanced_accuracy_val": float(np.mean(list(recall.values())))}
 
 
-def run_variant(data: dict, name: str, variant: str, threads: int, log_path: Path) -> tuple[dict, object]:
+def run_variant(
+    data: dict, name: str, variant: str, threads: int, log_path: Path, quick: bool = False
+) -> tuple[dict, object, tuple[np.ndarray, np.ndarray]]:
     tr = data["train"]
     train_m, val_m = protocol_rows(data, name)
     sets = test_sets(data, name)
     unseen = [k for k in sets if k.startswith(("bingo", "sd dreamshaper"))]
+    calib = data["calib"]
+    keep = np.ones(len(calib["y"]), bool)
+    if name == "B":
+        finetune = np.array([m.get("finetune", "") for m in calib["meta"]])
+        keep &= ~((calib["source"] == "sd_tiles") & (finetune != "deliberate")) & ~(
+            (calib["source"] == "diffusiondb_pairs@train") & (calib["y"] == 2)
+        )
+    # calibration: the validation chain views and the validation pictures read as files
+    xv = np.concatenate([tr["x"][val_m], calib["x"][keep]])
+    yv = np.concatenate([tr["y"][val_m], calib["y"][keep]])
     started = time.process_time()
     if variant == "lr":
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=2000, class_weight="balanced"))
         clf.fit(tr["x"][train_m], tr["y"][train_m])
-        pv = clf.predict_proba(tr["x"][val_m])
-        order = np.argsort(np.array([-p for p in pv[:, 2]]))
-        neg = np.sort(pv[tr["y"][val_m] != 2, 2])
+        pv = clf.predict_proba(xv)
+        neg = np.sort(pv[yv != 2, 2])
         threshold = float(neg[len(neg) - 1 - int(TARGET_RATE * len(neg))])
         threshold = float(np.nextafter(threshold, 1.0))
         probs = {k: clf.predict_proba(x) if len(x) else np.zeros((0, 3)) for k, (x, _) in sets.items()}
         model: object = clf
-        del order
     else:
         torch.set_num_threads(threads)
         config = ThreewayConfig(layout=data["layout"])
         training = dataclasses.replace(ThreewayTraining(), **VARIANTS[variant])
+        if quick:  # a smoke run of the script, not a result
+            training = dataclasses.replace(training, teacher_epochs=1, student_epochs=1, classifier_epochs=1)
         with open(log_path, "a") as log:
             model = train_threeway(
                 tr["x"][train_m],
@@ -199,37 +228,60 @@ def run_variant(data: dict, name: str, variant: str, threads: int, log_path: Pat
                 training,
                 log=lambda r: log.write(json.dumps({"protocol": name, "variant": variant} | r) + "\n") or log.flush(),
             )
-        calibration = calibrate(model, tr["x"][val_m], tr["y"][val_m], TARGET_RATE)
+        calibration = calibrate(model, xv, yv, TARGET_RATE)
         model.calibration = calibration  # type: ignore[attr-defined]
         threshold = calibration.generated_threshold
-        pv = predict(model, tr["x"][val_m])
+        pv = predict(model, xv)
         probs = {k: predict(model, x) for k, (x, _) in sets.items()}
     result = {"protocol": name, "variant": variant, "train_rows": int(train_m.sum()), "val_rows": int(val_m.sum())}
     result |= {"train_by_class": np.bincount(tr["y"][train_m], minlength=3).tolist()}
     result |= {"test_sizes": {k: len(x) for k, (x, _) in sets.items()}, "cpu_seconds": time.process_time() - started}
-    result |= _val_accuracy(pv, tr["y"][val_m], threshold) | evaluate(probs, threshold, unseen)
-    return result, model
+    result |= {"calibration_rows": int(len(yv)), "calibration_files": int(keep.sum())}
+    result |= _val_accuracy(pv, yv, threshold) | evaluate(probs, threshold, unseen)
+    return result, model, (xv, yv)
+
+
+def choose_head(model: ThreewayModel, xv: np.ndarray, yv: np.ndarray) -> Calibration:
+    """The shipped decision: N_C or N_T, whichever has the better balanced accuracy on the
+    calibration rows at its own calibrated threshold (validation only, never the test sets)."""
+    best: tuple[float, Calibration] | None = None
+    for head in ("classifier", "teacher"):
+        model.calibration = Calibration(head=head)
+        calibration = calibrate(model, xv, yv, TARGET_RATE)
+        model.calibration = calibration
+        accuracy = _val_accuracy(predict(model, xv), yv, calibration.generated_threshold)["balanced_accuracy_val"]
+        calibration.notes["balanced_accuracy_val"] = accuracy
+        print(f"head {head}: threshold {calibration.generated_threshold:.4f}, val balanced accuracy {accuracy:.4f}")
+        if best is None or accuracy > best[0]:
+            best = (accuracy, calibration)
+    assert best is not None
+    return best[1]
 
 
 def cmd_protocols(args: argparse.Namespace, rest: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="ship,B")
     parser.add_argument("--variants", default="lr,teacher,students,full")
+    parser.add_argument("--quick", action="store_true", help="one epoch per stage, results to results/quick.jsonl")
     opts = parser.parse_args(rest)
     data = load(args)
     out = args.work / "results"
     out.mkdir(parents=True, exist_ok=True)
     for name in opts.only.split(","):
         for variant in opts.variants.split(","):
-            result, model = run_variant(data, name, variant, args.threads, out / "training_log.jsonl")
-            with open(out / "protocols.jsonl", "a") as handle:
+            result, model, (xv, yv) = run_variant(
+                data, name, variant, args.threads, out / "training_log.jsonl", opts.quick
+            )
+            with open(out / ("quick.jsonl" if opts.quick else "protocols.jsonl"), "a") as handle:
                 handle.write(json.dumps(result) + "\n")
             print(json.dumps({k: result[k] for k in result if k not in ("called", "confusion_test")}), flush=True)
-            if name == "ship" and variant == "full":
+            if name == "ship" and variant == "full" and not opts.quick:
                 weights = args.work / "threeway-lite0.safetensors"
                 metadata = {"extractor": args.extractor, "views": 2, "chain": "v2n", "protocol": "ship"}
                 metadata |= {"training": {"rows": result["train_rows"], "by_class": result["train_by_class"]}}
-                save_threeway(model, weights, metadata)  # type: ignore[arg-type]
+                assert isinstance(model, ThreewayModel)
+                model.calibration = choose_head(model, xv, yv)
+                save_threeway(model, weights, metadata)
                 print(f"saved {weights}", flush=True)
 
 

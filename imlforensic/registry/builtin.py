@@ -34,7 +34,7 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, PackageFil
 
 DEFAULT_METHOD = "mvcam"
 
-THREEWAY_SHA256 = "0" * 64  # set when the shipped weights are trained
+THREEWAY_SHA256 = "a0d80dda847737fb5fa74a508c95eb8c1d9cfeaa63640f627643cb6eb7bfce7a"
 THREEWAY_REFERENCE = (
     "Bridging image manipulation localization and generated image detection (paper 3): multi-label "
     "discrepancy-aware knowledge distillation, adversarial feature generalizers (sections 3.2, 3.3, 3.6)"
