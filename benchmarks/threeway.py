@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cmd_extract(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    extractor = build_extractor(args.extractor)
+    extractor = build_extractor(args.extractor, args.extractor_weights)
     cache = FeatureCache(args.work / "cache", extractor)
     started = time.time()
     pool = training_pool(args.data, args.work)
@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=("prepare", "extract", "confound", "protocols", "timing"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/imlf-threeway"))
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--extractor", default="lite0")
+    parser.add_argument("--extractor", default="lite0", help="lite0 | lite1 | lite2 | timm:MODEL")
+    parser.add_argument("--extractor-weights", type=Path, default=None, help="local weights file for timm:MODEL")
     parser.add_argument("--threads", type=int, default=2)
     args, rest = parser.parse_known_args(argv)
     args.work, args.data = args.work.resolve(), args.data.resolve()

@@ -39,7 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threeway_pool import DRAWS, heldout_pool, training_pool
 
-from imlforensic.models.features import build_extractor
+from imlforensic.models.features import build_extractor, sha256_of
 from imlforensic.models.threeway import CLASSES, Calibration, ThreewayConfig, ThreewayModel, save_threeway
 from imlforensic.training.threeway import ThreewayTraining, calibrate, decide, predict, train_threeway
 from imlforensic.training.threeway_data import FeatureCache, PoolItem, inference_key, view_key
@@ -65,7 +65,7 @@ def calibration_files(pool: list[PoolItem]) -> list[PoolItem]:
 
 
 def load(args: argparse.Namespace) -> dict:
-    extractor = build_extractor(args.extractor)
+    extractor = build_extractor(args.extractor, args.extractor_weights)
     cache = FeatureCache(args.work / "cache", extractor)
     rows, labels, groups, sources, meta = [], [], [], [], []
     for item in training_pool(args.data, args.work):
@@ -278,6 +278,9 @@ def cmd_protocols(args: argparse.Namespace, rest: list[str]) -> None:
             if name == "ship" and variant == "full" and not opts.quick:
                 weights = args.work / "threeway-lite0.safetensors"
                 metadata = {"extractor": args.extractor, "views": 2, "chain": "v2n", "protocol": "ship"}
+                if args.extractor_weights is not None:  # a user's backbone: where it is and what it is
+                    metadata |= {"extractor_weights": str(args.extractor_weights)}
+                    metadata |= {"extractor_weights_sha256": sha256_of(args.extractor_weights)}
                 metadata |= {"training": {"rows": result["train_rows"], "by_class": result["train_by_class"]}}
                 assert isinstance(model, ThreewayModel)
                 model.calibration = choose_head(model, xv, yv)

@@ -236,3 +236,18 @@ def test_format_only_classifier_is_at_chance_after_the_chain(photos):
 
     assert auc(raw) > 0.95
     assert abs(auc(chained) - 0.5) < 0.2
+
+
+def test_a_checkpoint_on_a_users_backbone_names_and_checks_its_file(tmp_path):
+    from imlforensic.methods.threeway import extractor_weights
+    from imlforensic.models.features import ExtractorError, sha256_of
+
+    backbone = tmp_path / "clip.safetensors"
+    backbone.write_bytes(b"weights")
+    assert extractor_weights({"extractor": "lite0"}) is None
+    header = {"extractor": "timm:vit_base_patch16_clip_224.openai", "extractor_weights": str(backbone)}
+    assert extractor_weights(header | {"extractor_weights_sha256": sha256_of(backbone)}) == backbone
+    with pytest.raises(ExtractorError, match="sha256 differs"):
+        extractor_weights(header | {"extractor_weights_sha256": "0" * 64})
+    with pytest.raises(ExtractorError, match="not on this machine"):
+        extractor_weights(header | {"extractor_weights": str(tmp_path / "gone.bin")})

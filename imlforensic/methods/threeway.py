@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from imlforensic.io.images import LoadedImage
 from imlforensic.methods.base import Method, MethodOutput
-from imlforensic.models.features import FeatureExtractor, build_extractor
+from imlforensic.models.features import ExtractorError, FeatureExtractor, build_extractor, sha256_of
 from imlforensic.models.threeway import ThreewayModel, load_threeway
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
@@ -102,6 +103,20 @@ class ThreewayMethod(Method):
         )
 
 
+def extractor_weights(header: dict) -> Path | None:
+    """The local backbone file a checkpoint trained on another extractor names (``timm:MODEL``),
+    checked against the sha256 recorded at training; ``None`` for the built-in extractors."""
+    recorded = header.get("extractor_weights")
+    if not recorded:
+        return None
+    path = Path(str(recorded))
+    if not path.is_file():
+        raise ExtractorError(f"the checkpoint's extractor weights {path} are not on this machine")
+    if sha256_of(path) != header.get("extractor_weights_sha256"):
+        raise ExtractorError(f"{path} is not the extractor file the checkpoint was trained on (sha256 differs)")
+    return path
+
+
 def build(context: BuildContext) -> ThreewayMethod:  # registry builder
     from imlforensic.registry import REGISTRY
 
@@ -109,5 +124,5 @@ def build(context: BuildContext) -> ThreewayMethod:  # registry builder
     assert context.weights_path is not None and context.device is not None
     model, header = load_threeway(context.weights_path, device="cpu")
     localizer = REGISTRY.load(str(entry.extra.get("localizer", "mvcam")), context.device, expect=Method)
-    extractor = build_extractor(str(header.get("extractor", "lite0")), device=context.device)
+    extractor = build_extractor(str(header.get("extractor", "lite0")), extractor_weights(header), context.device)
     return ThreewayMethod(context.card, localizer, extractor, model, int(header.get("views", INFERENCE_VIEWS)))

