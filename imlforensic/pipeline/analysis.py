@@ -17,6 +17,13 @@ docs/BENCHMARKS.md is produced by exactly the code a user runs.
 
 Mask rule (:func:`consistent_mask`): the mask is the map's regions at or above the threshold
 (:func:`imlforensic.maps.binarize`), kept empty for an image judged authentic.
+
+Reliability (:mod:`imlforensic.forensics.domain`): every analysis says whether the picture is
+of the kind the methods were made for (photographs). Outside that domain (graphics, small,
+upscaled, heavily recompressed pictures) and unless the user chose a threshold, the decision is
+made more conservative: the threshold is raised to
+:data:`~imlforensic.forensics.domain.CONSERVATIVE_THRESHOLD` for both the verdict and the mask
+(one rule for both still holds), and the record says so.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imlforensic.forensics.domain import CONSERVATIVE_THRESHOLD, Reliability, assess
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import binarize, pool_score
 from imlforensic.methods.base import Method, MethodOutput, decide_verdict
@@ -60,6 +68,7 @@ class Analysis:
     origin: Origin = "method"
     boxes: list[Box] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    reliability: Reliability | None = None
 
     @property
     def refined(self) -> bool:
@@ -96,6 +105,7 @@ class Analysis:
             settings=settings,
             timings_s=dict(self.timings),
             origin=self.origin,
+            reliability=self.reliability,
         )
 
 
@@ -129,6 +139,7 @@ class Analyzer:
         refiner: str | ModelEntry | None = None,
         registry: Registry = REGISTRY,
         fusion: FusionParams | None = None,
+        conservative: bool = True,
     ) -> None:
         self.registry = registry
         self.method_entry = registry.entry(method) if method is not None else None  # fails early on an unknown name
@@ -136,6 +147,7 @@ class Analyzer:
         self.device = device
         self._threshold = None if threshold is None else float(threshold)
         self.fusion = fusion or FusionParams()
+        self.conservative = conservative  # raise the threshold outside the domain (module docstring)
         self._method: Method | None = None
         self._refiner: Refiner | None = None
 
@@ -191,6 +203,18 @@ class Analyzer:
                 heatmap=restricted, score=pool_score(restricted), views=output.views, details=output.details
             )
         threshold = self.threshold
+        reliability = None
+        if origin != "boxes":
+            started = time.perf_counter()
+            reliability = assess(image.rgb, image.jpeg_quality)
+            timings["reliability"] = time.perf_counter() - started
+            if (
+                self.conservative
+                and self._threshold is None
+                and not reliability.in_domain
+                and threshold < CONSERVATIVE_THRESHOLD
+            ):
+                threshold = reliability.conservative_threshold = CONSERVATIVE_THRESHOLD
         heatmap = output.heatmap
         refiner = self.refiner
         if refiner is not None:
@@ -218,6 +242,7 @@ class Analyzer:
             origin=origin,
             boxes=boxes,
             timings=timings,
+            reliability=reliability,
         )
 
     def _coarse(

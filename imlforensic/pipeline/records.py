@@ -20,6 +20,10 @@ Result record (``NAME.json``, and one line of ``--json`` output), schema ``imlfo
     outputs (file names by kind), timings_s, tool, created,
     origin     ``method`` (the tool's analysis), ``heatmap`` (an analyst's map, refined) or
                ``boxes`` (an analyst's boxes turned into a mask)
+    reliability  whether the picture is of the kind the method was made for: ``in_domain``,
+               ``flags`` (small, graphics, upscaled, heavy_recompression, huge), ``notes`` (the
+               same in words), ``measures``, ``conservative_threshold`` (the raised threshold the
+               verdict used outside the domain, else null); see imlforensic.forensics.domain
 
 Error record (``--json`` line of a failed input), schema ``imlforensic.error/1``:
 ``{"schema", "input": {"path"}, "error"}``.
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from imlforensic import __version__
+from imlforensic.forensics.domain import Reliability
 from imlforensic.io.images import LoadedImage
 from imlforensic.io.paths import printable
 from imlforensic.registry.cards import ModelCard
@@ -193,6 +198,7 @@ class ResultRecord:
     created: str = field(default_factory=now_iso)
     origin: str = "method"
     output_name: str | None = None  # the outputs' name below --out (escaped input name), when written
+    reliability: Reliability | None = None  # is the picture of the kind the method was made for
     extra: dict[str, Any] = field(default_factory=dict)
 
     schema = RESULT_SCHEMA
@@ -214,6 +220,7 @@ class ResultRecord:
         "created",
         "origin",
         "output_name",
+        "reliability",
     )
 
     @property
@@ -255,6 +262,7 @@ class ResultRecord:
                 "origin": self.origin,
             }
             | ({"output_name": self.output_name} if self.output_name is not None else {})
+            | ({"reliability": self.reliability.to_json()} if self.reliability is not None else {})
             | self.extra
         )
 
@@ -281,6 +289,7 @@ class ResultRecord:
             created=str(data.get("created") or ""),
             origin=str(data.get("origin") or "method"),
             output_name=_optional(data.get("output_name"), str),
+            reliability=Reliability.from_json(data.get("reliability")),
             extra=_known(data, set(cls.FIELDS)),
         )
 

@@ -98,6 +98,16 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
             tags.append("Photoshop resource block")
         if original.metadata.generators or original.metadata.generation_parameters:
             tags.append("generator in metadata")
+    reliability = record.reliability
+    if reliability is not None and reliability.notes:
+        outside = "Outside what the method was made for (photographs): " + "; ".join(reliability.notes) + "."
+        if reliability.conservative_threshold is not None:
+            outside += (
+                f" The decision was made more conservative: a score of {reliability.conservative_threshold:.2f} "
+                "was needed to call it manipulated."
+            )
+        notes.append(outside)
+        tags.extend(f"outside domain: {flag}" for flag in reliability.flags if flag != "huge")
     if record.verdict == "generated":
         notes.append(
             "Judged generated: the whole picture is likely synthetic, so the map is not an outline of an edited region."
