@@ -123,10 +123,17 @@ def load_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS, display: 
 
     ``display`` is how messages and records name the file (default: ``path`` as given).
     """
+    return load_image_and_bytes(path, max_pixels, display)[0]
+
+
+def load_image_and_bytes(
+    path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS, display: str | None = None
+) -> tuple[LoadedImage, bytes]:
+    """:func:`load_image`, and the bytes it decoded (to read the file's metadata from the same bytes)."""
     path = Path(path)
     name = printable(display or str(path))
     data = read_input(path, name, max_file_bytes(max_pixels))
-    return decode_image_bytes(data, path, max_pixels=max_pixels, display=name)
+    return decode_image_bytes(data, path, max_pixels=max_pixels, display=name), data
 
 
 def decode_image_bytes(

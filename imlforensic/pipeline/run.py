@@ -1,7 +1,8 @@
 """Analyse many inputs with one or more methods: what ``detect``, ``localize`` and ``report`` share.
 
-Inputs are expanded (:mod:`.inputs`), each image is decoded once and given to every
-:class:`~imlforensic.pipeline.analysis.Analyzer`; with ``--out`` each record (and, for
+Inputs are expanded (:mod:`.inputs`), each image is decoded once, its file evidence
+(provenance, metadata, JPEG structure: :mod:`.evidence`) read once from the same bytes, and both
+are given to every :class:`~imlforensic.pipeline.analysis.Analyzer`; with ``--out`` each record (and, for
 ``localize``, its maps) is written under the output folder: directly when one method runs, in a
 sub-folder per method (``OUT/METHOD/...``) when several do, so their outputs never overwrite each
 other. ``skip_existing`` reuses outputs made from the same bytes with the same method, weights,
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from imlforensic.io.atomic import probe_writable, remove_stale_temporaries
 from imlforensic.io.hashing import sha256_file
-from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
+from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image_and_bytes
 from imlforensic.io.messages import one_line
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.batch import BatchResult, InputFailure, run_batch
+from imlforensic.pipeline.evidence import EvidenceOptions, FileEvidence, read_file_evidence
 from imlforensic.pipeline.inputs import InputItem, expand_inputs
 from imlforensic.pipeline.outputs import OutputSet, map_kinds, read_existing, write_maps, write_record
 from imlforensic.pipeline.records import ErrorRecord, ResultRecord, RunSettings
@@ -51,6 +53,7 @@ class RunRequest:
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: str = "auto"
     include_hidden: bool = False  # analyse hidden files and folders found in folders
+    evidence: EvidenceOptions | None = field(default_factory=EvidenceOptions)  # None: the file's metadata is not read
 
 
 @dataclass
@@ -160,6 +163,7 @@ def run_inputs(
 
     def job(item: InputItem) -> tuple[list[ResultRecord], bool]:
         image: LoadedImage | None = None
+        evidence: FileEvidence | None = None
         records, reused = [], 0
         for analyzer, folder, kind, setting in zip(request.analyzers, folders, kinds, settings):
             outputs = OutputSet(request.out / folder / item.rel) if request.out is not None else None
@@ -168,9 +172,12 @@ def run_inputs(
                 records.append(existing)
                 reused += 1
                 continue
-            if image is None:
-                image = load_image(item.path, max_pixels=request.max_pixels, display=item.display)
-            analysis = analyzer.analyse(image)
+            if image is None:  # decoded once, its file evidence read once from the same bytes, for every method
+                image, data = load_image_and_bytes(item.path, max_pixels=request.max_pixels, display=item.display)
+                if request.evidence is not None:
+                    evidence = read_file_evidence(image, data, request.evidence)
+                del data
+            analysis = analyzer.analyse(image, evidence=evidence)
             record = analysis.record(setting)
             if outputs is not None:
                 record.output_name = item.output_name  # the input -> output name mapping
