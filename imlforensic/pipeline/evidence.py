@@ -18,10 +18,14 @@ about 0.1 s of CPU for a 1-megapixel JPEG, most of it the double-compression est
   as the stated reason (``verdict_reason``; the method's own verdict stays in ``method_verdict``);
 * a manifest that no longer matches the file (changed after signing, or copied from another
   file) is reported as such in ``provenance`` and a note, and declares nothing about these pixels;
-* declared AI *editing* (``compositeWithTrainedAlgorithmicMedia``) and image generators merely
-  named in the metadata (unsigned, easily written by anyone) are recorded as evidence and a
-  note; they do not change the verdict: a ``manipulated`` verdict always comes with a mask of
-  where, which a declaration does not give.
+* declared AI *editing* (``compositeWithTrainedAlgorithmicMedia``) by such a manifest or XMP is
+  evidence of an edit: a picture the method judged ``authentic`` becomes ``manipulated``, with
+  the declaration as the reason; the mask stays the method's (empty: a declaration says that the
+  picture was edited, not where). A method's ``manipulated`` or ``generated`` stands, with the
+  declaration in a note;
+* image generators merely named in the metadata (EXIF ``Software``, generation parameters:
+  unsigned, easily written by anyone) are recorded as evidence and a note; they do not change
+  the verdict.
 
 Only a method's own analysis is judged (not an analyst's boxes or another tool's map).
 """
@@ -40,7 +44,7 @@ from imlforensic.io.hashing import sha256_bytes
 from imlforensic.io.images import JPEG_FORMATS, LoadedImage
 
 DECLARING_SOURCES = ("c2pa", "xmp")
-"""Where a declaration of generation decides the verdict (:func:`declared_provenance_verdict`)."""
+"""Where a declaration of AI generation or AI editing counts in the verdict (:func:`declared_provenance_verdict`)."""
 
 
 @dataclass(frozen=True)
@@ -120,11 +124,14 @@ def declared_provenance_verdict(method_verdict: str, evidence: FileEvidence | No
         return VerdictDecision("generated", reason, tuple(notes))
     if declaration.kind == "generated":
         notes.append(f"{declaration.reason} Recorded as evidence; it does not decide the verdict.")
-    else:
-        notes.append(
-            f"{declaration.reason} Recorded as evidence: a declared AI edit does not by itself make the verdict "
-            "'manipulated', which always comes with a mask of where; the method's verdict stands."
+    elif declaration.source in DECLARING_SOURCES and method_verdict == "authentic":
+        reason = (
+            f"{declaration.reason} The verdict follows that declaration of an edit (the method alone: authentic; "
+            "its map does not show where the edit is)."
         )
+        return VerdictDecision("manipulated", reason, tuple(notes))
+    else:
+        notes.append(f"{declaration.reason} Recorded as evidence; the method's verdict ({method_verdict}) stands.")
     return VerdictDecision(method_verdict, notes=tuple(notes))
 
 
