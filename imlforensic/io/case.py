@@ -72,7 +72,8 @@ class CaseEntry:
 
 
 def _notes(record: dict[str, Any]) -> list[str]:
-    notes: list[str] = [str(n) for n in record.get("notes") or [] if n]
+    notes: list[str] = [f"Verdict: {record['verdict_reason']}"] if record.get("verdict_reason") else []
+    notes += [str(n) for n in record.get("notes") or [] if n]
     provenance = record.get("provenance") or {}
     declared = provenance.get("declared_ai") or {}
     if declared.get("reason"):

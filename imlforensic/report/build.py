@@ -22,6 +22,7 @@ from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from imlforensic.report.appendix import appendix_blocks
 from imlforensic.report.collect import Collection, ReportItem
 from imlforensic.report.cover import cover_blocks
+from imlforensic.report.evidence import evidence_notes
 from imlforensic.report.figures import export_figures
 from imlforensic.report.image_page import PageImages, image_page
 from imlforensic.report.layout import PAPERS, Canvas, FlowPage, paginate
@@ -81,7 +82,9 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
                 height, width = array.shape[:2]
                 break
     info = ItemInfo(item=item, original=original, width=width, height=height)
-    notes, tags = [], []
+    notes, tags = evidence_notes(record), []
+    if record.verdict_reason:
+        tags.append("verdict from the file's declaration")
     if item.status == "incomplete" and item.error:
         notes.append(f"Incomplete results: {item.error}.")
         tags.append("outputs incomplete")
@@ -91,7 +94,7 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
             {"missing": "original missing", "changed": "original changed"}.get(original.status, "original unreadable")
         )
     if original.metadata is not None:
-        notes += original.metadata.notes
+        notes += [n for n in original.metadata.notes if n not in notes]
         if original.metadata.editors:
             tags.append("editing software: " + ", ".join(original.metadata.editors))
         elif original.metadata.photoshop_irb:
