@@ -181,3 +181,45 @@ def test_a_trust_list_makes_the_signer_trusted(results: Path, tmp_path: Path) ->
     bad.write_text("nothing")
     result = runner.invoke(app, ["detect", str(gen), "--c2pa-trust", str(bad)])
     assert result.exit_code == 2 and "no PEM certificate" in result.stderr
+
+
+class Nothing(Method):
+    def analyse(self, image: LoadedImage) -> MethodOutput:
+        return MethodOutput(heatmap=np.full(image.rgb.shape[:2], 0.05, np.float32), score=0.05)
+
+
+def build_nothing(context: BuildContext) -> Nothing:
+    return Nothing(context.card, default_threshold=0.5)
+
+
+def test_several_methods_share_a_page_per_image(results: Path, tmp_path: Path) -> None:
+    registry = Registry()
+    for name in ("two", "nothing"):
+        registry.register(
+            ModelEntry(name=name, task="detector", version="0.1", summary="t", builder=f"{__name__}:build_{name}")
+        )
+    plain = results.parent / "in" / "plain.jpg"
+    request = RunRequest(
+        command="localize",
+        inputs=[str(plain), str(results.parent / "in" / "gen.jpg")],
+        analyzers=[Analyzer("two", registry=registry), Analyzer("nothing", registry=registry)],
+        out=tmp_path / "both",
+        write_maps=True,
+        device="cpu",
+    )
+    assert not run_inputs(request, show_progress=False).failures
+    assert (tmp_path / "both" / "two" / "plain.jpg.json").is_file() and (tmp_path / "both" / "nothing").is_dir()
+    pdf = tmp_path / "both.pdf"
+    result = runner.invoke(app, ["report", str(tmp_path / "both"), "-o", str(pdf), "-q"])
+    assert result.exit_code == 0, result.output
+    pages = pdf_text(pdf)
+    assert sum(p.startswith("Image ") and " of 4" in p[:20] for p in pages) == 4  # each method's own page stays
+    side = [p for p in pages if p.startswith("Methods side by side")]
+    assert len(side) == 2
+    page = next(p for p in side if "plain.jpg" in p)
+    assert "two 0.1" in page and "nothing 0.1" in page
+    assert "MANIPULATED" in page and "AUTHENTIC" in page and "score 0.900" in page and "score 0.050" in page
+    page = next(p for p in side if "gen.jpg" in p)
+    assert page.count("GENERATED") == 2 and "(declared by the file)" in page
+    cover = pages[0]
+    assert cover.count("plain.jpg") == 2 and "/plain.jpg" not in cover  # one file, one name, per method

@@ -21,6 +21,7 @@ from imlforensic.io.atomic import atomic_path
 from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from imlforensic.report.appendix import appendix_blocks
 from imlforensic.report.collect import Collection, ReportItem
+from imlforensic.report.compare import compare_page, comparison_groups
 from imlforensic.report.cover import cover_blocks
 from imlforensic.report.evidence import evidence_notes
 from imlforensic.report.figures import export_figures
@@ -119,11 +120,11 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
     return info
 
 
-def load_page_images(info: ItemInfo, max_pixels: int) -> PageImages:
+def load_page_images(info: ItemInfo, max_pixels: int, with_original: bool = True) -> PageImages:
     """Decode what the page of ``info`` shows; problems become notes on the page, never errors."""
     images = PageImages()
     item = info.item
-    if info.original.status == "ok" and info.original.path is not None:
+    if with_original and info.original.status == "ok" and info.original.path is not None:
         try:
             loaded = load_image(info.original.path, max_pixels=max(max_pixels, info.width * info.height))
         except ImageLoadError as exc:
@@ -167,10 +168,11 @@ class Plan:
     infos: list[ItemInfo]
     cover: list[FlowPage]
     appendix: list[FlowPage]
+    comparisons: list[list[ItemInfo]] = field(default_factory=list)  # images analysed by several methods
 
     @property
     def total(self) -> int:
-        return len(self.cover) + len(self.infos) + len(self.appendix)
+        return len(self.cover) + len(self.infos) + len(self.comparisons) + len(self.appendix)
 
 
 def plan_report(collection: Collection, options: ReportOptions) -> Plan:
@@ -208,7 +210,8 @@ def plan_report(collection: Collection, options: ReportOptions) -> Plan:
     # again, now that the summary table can cite page numbers (its row heights do not change)
     cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)
     appendix = paginate(appendix_blocks(meta, infos), top, top, bottom)
-    return Plan(meta=meta, items=items, infos=infos, cover=cover, appendix=appendix)
+    comparisons = comparison_groups(infos)
+    return Plan(meta=meta, items=items, infos=infos, cover=cover, appendix=appendix, comparisons=comparisons)
 
 
 def _draw_flow(c: Canvas, flow_page: FlowPage) -> None:
@@ -302,8 +305,15 @@ def build_report(
                         )
                     if progress is not None:
                         progress(info.index, len(plan.infos))
+                first_comparison = len(plan.cover) + len(plan.infos) + 1
+                for k, group in enumerate(plan.comparisons if "images" in sections else []):
+                    pictures = [
+                        load_page_images(info, options.max_pixels, with_original=j == 0) for j, info in enumerate(group)
+                    ]
+                    draw = functools.partial(compare_page, group=group, meta=meta, images=pictures, prepare_fn=prepare)
+                    page(pdf, first_comparison + k, draw)
                 if "appendix" in sections:
-                    flow(pdf, plan.appendix, len(plan.cover) + len(plan.infos) + 1)
+                    flow(pdf, plan.appendix, first_comparison + len(plan.comparisons))
         with atomic_path(output) as tmp:
             embed(drawn.getvalue(), placed, [paper.height] * len(placed), tmp)
     finally:
