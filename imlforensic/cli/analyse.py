@@ -28,6 +28,7 @@ from imlforensic.cli.common import (
     SkipExisting,
     Summary,
     Threshold,
+    ViewsOption,
     Weights,
     check_device,
     default_out,
@@ -36,6 +37,7 @@ from imlforensic.cli.common import (
     read_trust_anchors,
     refiner_entry,
     usage_error,
+    views_of,
     write_summary,
 )
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
@@ -73,12 +75,16 @@ class AnalysisOptions:
     include_hidden: bool = False
     summary: Path | None = None  # --summary FILE.csv
     c2pa_trust: Path | None = None  # --c2pa-trust FILE.pem
+    views: str | None = None  # --views ela,noise (with the maps)
 
 
 def build_request(options: AnalysisOptions) -> RunRequest:
     """Check the options (usage errors exit) and make the run's request."""
     check_device(options.device)
     trust = read_trust_anchors(options.c2pa_trust)
+    views = views_of(options.views)
+    if views and not options.write_maps:
+        usage_error("--views goes with the maps: use localize or report")
     entries = method_entries(options.methods, options.weights, quiet=options.quiet)
     analyzers = [
         Analyzer(entry, device=options.device, threshold=options.threshold, refiner=options.refiner)
@@ -96,6 +102,7 @@ def build_request(options: AnalysisOptions) -> RunRequest:
         device=options.device,
         include_hidden=options.include_hidden,
         evidence=EvidenceOptions(trust_anchors=trust),
+        views=views,
     )
 
 
@@ -245,12 +252,13 @@ def localize(
     include_hidden: IncludeHidden = False,
     summary: Summary = None,
     c2pa_trust: C2paTrust = None,
+    views: ViewsOption = None,
 ) -> None:
     """Outline the edited regions of each image.
 
     Writes, per image, under --out: NAME.heatmap.png (grey probability map, 0..255 = 0..1), NAME.heatmap-color.png, NAME.mask.png (0/255), NAME.overlay.png and NAME.json (verdict, score, input sha256, method and settings).
 
-    With --refiner (sam, superpixel, grabcut, deeplab) these are the refined result, and NAME.coarse-heatmap.png and NAME.coarse-overlay.png hold the method's unrefined one. With several --method, each method writes into OUT/METHOD/.
+    With --refiner (sam, superpixel, grabcut, deeplab) these are the refined result, and NAME.coarse-heatmap.png and NAME.coarse-overlay.png hold the method's unrefined one. With several --method, each method writes into OUT/METHOD/. With --views, NAME.view-VIEW.png holds each forensic view asked for.
 
     [bold]Examples[/bold]
 
@@ -261,6 +269,8 @@ def localize(
       imlforensic localize photo.jpg --refiner sam
 
       imlforensic localize photo.jpg -m mvcam -m classical --out results/
+
+      imlforensic localize photo.jpg --views ela,noise --out results/
     """
     options = AnalysisOptions(
         command="localize",
@@ -279,5 +289,6 @@ def localize(
         include_hidden=include_hidden,
         summary=summary,
         c2pa_trust=c2pa_trust,
+        views=views,
     )
     _run(options, json_lines)

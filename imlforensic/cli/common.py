@@ -100,6 +100,15 @@ Summary = Annotated[
         show_default=False,
     ),
 ]
+ViewsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--views",
+        help="Also write forensic views as pictures beside the maps, NAME.view-VIEW.png: ela (error levels), "
+        "sel, noise, dq (JPEG double quantisation), comma-separated, or all.",
+        show_default=False,
+    ),
+]
 C2paTrust = Annotated[
     Path | None,
     typer.Option(
@@ -219,3 +228,13 @@ def write_summary(path: Path, entries: list) -> None:
         write_summary_csv(path, entries)
     except OSError as exc:
         fail(f"cannot write the summary {path}: {exc.strerror or exc}")
+
+
+def views_of(text: str | None) -> tuple[str, ...]:
+    """``--views``: the view names (a usage error for an unknown one)."""
+    from imlforensic.views.pictures import parse_views
+
+    try:
+        return parse_views(text)
+    except ValueError as exc:
+        usage_error(f"--views: {exc}")

@@ -30,6 +30,7 @@ from imlforensic.cli.common import (
     Quiet,
     Recursive,
     Summary,
+    ViewsOption,
     fail,
     refiner_entry,
     usage_error,
@@ -123,6 +124,7 @@ def report(
         ),
     ] = None,
     c2pa_trust: C2paTrust = None,
+    views: ViewsOption = None,
 ) -> None:
     """Make a PDF case report: cover with models, settings and a summary table; one page per image (original, heatmap with colour bar, mask overlay, verdict, sha256, EXIF); appendix on the methods and how to read the maps.
 
@@ -166,6 +168,7 @@ def report(
                 ("--threshold", threshold),
                 ("--device", device),
                 ("--c2pa-trust", c2pa_trust),
+                ("--views", views),
             )
             if value is not None
         ]
@@ -186,6 +189,7 @@ def report(
             quiet,
             max_pixels,
             c2pa_trust,
+            views,
         )
         collection = collect([results], batch or [], only_batch=True, batch_entries=batch_entries)
     for warning in collection.warnings:
@@ -253,6 +257,7 @@ def _localize(
     quiet: bool,
     max_pixels: int,
     c2pa_trust: Path | None = None,
+    views: str | None = None,
 ) -> tuple[list[Record], bool]:
     """Run ``localize`` (the same pipeline as the command) into ``results``; return its records
     (failed inputs as error records) and whether any input failed. The run's log is kept as
@@ -271,6 +276,7 @@ def _localize(
         max_pixels=max_pixels,
         quiet=quiet,
         c2pa_trust=c2pa_trust,
+        views=views,
     )
     request = build_request(options)
     run = execute(request, quiet=quiet)  # failed inputs are named as they happen
