@@ -87,7 +87,8 @@ def _notes(record: dict[str, Any]) -> list[str]:
         notes.append(str(double["message"]))
     if record.get("schema") == ERROR_SCHEMA and record.get("error"):
         notes.append(f"failed: {record['error']}")
-    return list(dict.fromkeys(notes))
+    unique = list(dict.fromkeys(notes))
+    return [n for n in unique if not any(n != other and n in other for other in unique)]  # said once
 
 
 def case_entry(record: Any, folder: Path | None = None) -> CaseEntry:
