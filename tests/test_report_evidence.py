@@ -223,3 +223,6 @@ def test_several_methods_share_a_page_per_image(results: Path, tmp_path: Path) -
     assert page.count("GENERATED") == 2 and "(declared by the file)" in page
     cover = pages[0]
     assert cover.count("plain.jpg") == 2 and "/plain.jpg" not in cover  # one file, one name, per method
+    assert [k + 1 for k, p in enumerate(pages) if p.startswith("Methods side by side")] == [6, 7]
+    assert "Pages 6–7 put the methods' maps side by side" in " ".join(cover.split())
+    assert "follow the file's own declaration" in " ".join(cover.split())

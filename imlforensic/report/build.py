@@ -204,13 +204,15 @@ def plan_report(collection: Collection, options: ReportOptions) -> Plan:
         info.tags[:0] = extra
     by_id = {id(info.item): info for info in infos}
     top, bottom = paper.margin_top, paper.bottom
-    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)
+    comparisons = comparison_groups(infos)
+    compared = (len(infos) + 2, len(comparisons))  # a guess of the same length, for the first layout
+    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings, compared), top, top, bottom)
     for info in infos:
         info.page = len(cover) + info.index
     # again, now that the summary table can cite page numbers (its row heights do not change)
-    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)
+    compared = (len(cover) + len(infos) + 1, len(comparisons))
+    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings, compared), top, top, bottom)
     appendix = paginate(appendix_blocks(meta, infos), top, top, bottom)
-    comparisons = comparison_groups(infos)
     return Plan(meta=meta, items=items, infos=infos, cover=cover, appendix=appendix, comparisons=comparisons)
 
 
