@@ -251,3 +251,15 @@ def test_a_checkpoint_on_a_users_backbone_names_and_checks_its_file(tmp_path):
         extractor_weights(header | {"extractor_weights_sha256": "0" * 64})
     with pytest.raises(ExtractorError, match="not on this machine"):
         extractor_weights(header | {"extractor_weights": str(tmp_path / "gone.bin")})
+
+
+def test_the_training_pools_generated_blend_inserts_content_with_a_soft_seam(photos):
+    from imlforensic.training.threeway_data import generated_blend
+
+    host = cv2.resize(photos["coffee"], (384, 256))
+    donor = cv2.resize(photos["astronaut"], (200, 150))  # smaller than the host: enlarged to cover it
+    edited, mask = generated_blend(host, donor, np.random.default_rng(5))
+    changed = np.any(edited != host, axis=2)
+    assert edited.shape == host.shape and mask.sum() > 100 and changed[mask].mean() > 0.5
+    band = cv2.dilate(mask.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
+    assert not changed[~band].any()

@@ -5,7 +5,7 @@ A *pool* is a list of :class:`PoolItem`: pictures of labelled folders (``labels.
 partially edited pictures synthesised from authentic photos (``--synthesize-from``):
 
 * ``generated_splice``: a region of a generated picture of the training folders blended into a
-  photo (object-like shape, feathered, colour-matched; :func:`imlforensic.training.synth.generated_blend`);
+  photo (object-like shape, feathered, colour-matched; :func:`generated_blend`);
 * ``removal``: an object-shaped region filled by OpenCV inpainting (Telea or Navier-Stokes);
 * ``splice`` (a region of another photo), ``copymove``, ``retouch``, ``double_jpeg``: the
   localizer's synthetic edits (:mod:`imlforensic.training.synth`).
@@ -138,7 +138,7 @@ def synthesise(item: PoolItem) -> np.ndarray:
     for _ in range(4):
         if kind in ("generated_splice", "splice"):
             donor = _window(load_image(item.meta["donor"]).rgb, rng)
-            edit = synth.generated_blend if kind == "generated_splice" else _photo_splice
+            edit = generated_blend if kind == "generated_splice" else _photo_splice
             edited, mask = edit(host, donor, rng)
         else:
             edits = {
@@ -151,6 +151,32 @@ def synthesise(item: PoolItem) -> np.ndarray:
         if mask.sum() >= 32:
             return edited
     return edited  # four tries changed almost nothing: the picture still carries the edit attempt
+
+
+def generated_blend(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A region of a *generated* picture blended into a real photo: an object-like shape, always
+    feathered (Gaussian sigma 1.5-5 px) and colour-matched; ``donor`` is enlarged to cover the host
+    first. (The cached features of the shipped model were made with this function; the
+    localizer's own version is :data:`imlforensic.training.synth.GENERATED_KIND`.)"""
+    import cv2
+
+    h, w = host.shape[:2]
+    factor = max(h / donor.shape[0], w / donor.shape[1])
+    if factor > 1:
+        size = (int(np.ceil(donor.shape[1] * factor)), int(np.ceil(donor.shape[0] * factor)))
+        donor = cv2.resize(donor, size, interpolation=cv2.INTER_CUBIC)
+    y = int(rng.integers(0, donor.shape[0] - h + 1))
+    x = int(rng.integers(0, donor.shape[1] - w + 1))
+    donor = np.ascontiguousarray(donor[y : y + h, x : x + w])
+    shape = synth.random_shape(donor, rng, (0.04, 0.3))
+    dy, dx = synth._place(shape, rng)
+    patch, shape = synth._shift(donor, dy, dx), synth._shift(shape, dy, dx)
+    if shape.sum() < 64:
+        shape = synth.ellipse_shape(host.shape[:2], rng, 0.08)
+        patch = donor
+    patch = synth._match_colour(patch, shape, host)
+    alpha = cv2.GaussianBlur(shape.astype(np.float32), (0, 0), rng.uniform(1.5, 5.0))
+    return synth._blend(host, patch, alpha)
 
 
 def _photo_splice(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
