@@ -51,6 +51,7 @@ VARIANTS = {
     "teacher": dict(students=False),
     "students": dict(generalizers=False),
     "full": {},
+    "full-long": dict(student_epochs=30, classifier_epochs=20),  # is the student stage undertrained?
 }
 
 
