@@ -222,13 +222,12 @@ def run_variant(
         if quick:  # a smoke run of the script, not a result
             training = dataclasses.replace(training, teacher_epochs=1, student_epochs=1, classifier_epochs=1)
         with open(log_path, "a") as log:
-            model = train_threeway(
-                tr["x"][train_m],
-                tr["y"][train_m],
-                config,
-                training,
-                log=lambda r: log.write(json.dumps({"protocol": name, "variant": variant} | r) + "\n") or log.flush(),
-            )
+
+            def write(record: dict) -> None:
+                log.write(json.dumps({"protocol": name, "variant": variant} | record) + "\n")
+                log.flush()
+
+            model = train_threeway(tr["x"][train_m], tr["y"][train_m], config, training, log=write)
         calibration = calibrate(model, xv, yv, TARGET_RATE)
         model.calibration = calibration  # type: ignore[attr-defined]
         threshold = calibration.generated_threshold
