@@ -263,3 +263,50 @@ def test_the_training_pools_generated_blend_inserts_content_with_a_soft_seam(pho
     assert edited.shape == host.shape and mask.sum() > 100 and changed[mask].mean() > 0.5
     band = cv2.dilate(mask.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
     assert not changed[~band].any()
+
+
+def test_three_class_metrics_of_a_dataset_with_generated_pictures():
+    from imlforensic.metrics.summary import ImageRecord, summarize
+
+    def record(label, verdict, g):
+        probs = {"authentic": (1 - g) / 2, "manipulated": (1 - g) / 2, "generated": g}
+        return ImageRecord(label, label, 0.5, verdict != "authentic", 0.1, verdict=verdict, class_probs=probs)
+
+    records = [record("generated", "generated", 0.9), record("generated", "authentic", 0.6),
+               record("authentic", "authentic", 0.1), record("authentic", "generated", 0.7),
+               record("manipulated", "manipulated", 0.2)]
+    three = summarize(records).three_class
+    assert three["confusion"] == [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
+    assert three["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+    assert three["one_vs_rest_auc"]["generated"] == pytest.approx(5 / 6)  # 0.9, 0.6 vs 0.1, 0.7, 0.2
+    assert summarize(records[2:]).three_class is None  # no generated pictures: not reported
+
+
+def test_evaluate_prints_the_three_class_confusion(tmp_path, runner, photos, monkeypatch):
+    from imlforensic.cli import app
+    from imlforensic.models.features import build_extractor
+    from imlforensic.registry import REGISTRY
+
+    monkeypatch.setattr(REGISTRY, "_entries", dict(REGISTRY._entries))
+    monkeypatch.setattr(REGISTRY, "_loaded", {})
+    monkeypatch.setattr(REGISTRY, "_weights_sha", {})
+    entry = REGISTRY.entry("threeway")
+    monkeypatch.setitem(REGISTRY._entries, "threeway", dataclasses.replace(entry, extra={"localizer": "classical"}))
+    extractor = build_extractor("lite0")
+    _ = extractor.dim
+    model = ThreewayModel(ThreewayConfig(layout=tuple(extractor.layout), width=8, layers=1, heads=2)).eval()
+    model.calibration = Calibration(generated_threshold=1e-6)  # everything is called generated
+    weights = tmp_path / "tw.safetensors"
+    save_threeway(model, weights, {"extractor": "lite0", "views": 2})
+    rows = ["image,label,mask,kind"]
+    for i, (name, label) in enumerate((("rocket", "generated"), ("coffee", "authentic"))):
+        save(cv2.resize(photos[name], (300, 260)), tmp_path / "data" / f"{i}.png")
+        rows.append(f"{i}.png,{label},,")
+    (tmp_path / "data" / "labels.csv").write_text("\n".join(rows) + "\n")
+    args = ["evaluate", str(tmp_path / "data"), "--method", "threeway", "--weights", str(weights), "-q"]
+    result = runner.invoke(app, args + ["--json"])
+    assert result.exit_code == 0, result.output
+    three = json.loads(result.stdout)["datasets"][str(tmp_path / "data")]["three_class"]
+    assert three["confusion"] == [[0, 0, 1], [0, 0, 0], [0, 0, 1]]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and "three classes, balanced accuracy 0.500" in result.output
