@@ -42,6 +42,10 @@ THREEWAY_REFERENCE = (
 
 MVCAM_SHA256 = "1b4f7a9996b908ab9fb952c9c002d3e3171dc74fcdd482b1e705581def29e4e8"
 
+MVCAM_FUSION = {"sel_weight": 0.5, "sel_cap": 3.0, "decision": (0.6419, 0.709)}
+"""mvcam 2.3's fusion and calibrated decision (imlforensic.methods.mvcam), chosen on training-side
+material only: ``python benchmarks/calibrate_decision.py fit`` (docs/BENCHMARKS.md, "mvcam 2.3")."""
+
 WCBNET_REFERENCE = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 MVCAM_REFERENCE = (
     "Wang & Abhayaratne, Weakly-supervised localization of manipulated image regions using "
@@ -93,10 +97,11 @@ def register_methods(registry: Registry) -> None:
     for name, version, summary, fuse_sel in (
         (
             "mvcam",
-            "2.2",
+            "2.3",
             "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
-            "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel and copy-move evidence "
-            "added (the copy-move evidence shared between the two regions of a pair, natural repetition set aside)",
+            "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel evidence (weighted, "
+            "capped) and copy-move evidence added (shared between the two regions of a pair, natural repetition set "
+            "aside); decision calibrated on authentic pictures of many kinds",
             True,
         ),
         (
@@ -118,7 +123,7 @@ def register_methods(registry: Registry) -> None:
                 requires=("timm",),
                 reference=MVCAM_REFERENCE,
                 fallback="classical",
-                extra={"fuse_sel": fuse_sel},
+                extra={"fuse_sel": fuse_sel, "fusion": MVCAM_FUSION},
             )
         )
 
