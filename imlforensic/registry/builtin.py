@@ -8,7 +8,8 @@ Checksums and where they are stated:
 * ``mvcam``: the sha256 of ``weights/mvcam-lite0.safetensors``, produced by
   ``scripts/train_default.py --install``.
 * ``threeway``: the sha256 of ``weights/threeway-lite0.safetensors``, produced by
-  ``benchmarks/threeway.py ship`` (docs/BENCHMARKS.md, "Three-way classifier").
+  ``benchmarks/threeway.py protocols --only ship --variants full`` (docs/BENCHMARKS.md,
+  "Three-way classifier").
 * SAM ``vit_b``/``vit_l``/``vit_h``: Meta publishes the URLs but no checksum; the sha256 values
   are those pinned by micro-sam (computational-cell-analytics/micro-sam, ``micro_sam/util.py``,
   ``_CHECKSUMS``), which downloads and verifies the same official URLs; many other projects pin
