@@ -410,7 +410,8 @@ def test_weights_option_runs_a_trained_checkpoint(tmp_path, runner, photos, tiny
             "thresholds": {"sel": {"threshold": 0.7}, "network": {"threshold": 0.6}},
         },
     )
-    image = save(cv2.resize(photos["coffee"], (192, 128)), tmp_path / "c.jpg", quality=90)
+    # large enough to be in the domain (reliability notes would raise the threshold of a small picture)
+    image = save(cv2.resize(photos["coffee"], (384, 288)), tmp_path / "c.jpg", quality=90)
     result = runner.invoke(
         app,
         [
