@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imlforensic.io.atomic import atomic_write_bytes, atomic_write_json
-from imlforensic.io.render import encode_png, heatmap_to_colour, heatmap_to_grey, mask_to_grey, render_overlay
+from imlforensic.io.render import (
+    encode_png,
+    heatmap_to_colour,
+    heatmap_to_grey,
+    mask_to_grey,
+    overlay_size,
+    render_overlay,
+)
 from imlforensic.pipeline.records import ResultRecord, parse_record
 
 if TYPE_CHECKING:
@@ -88,9 +95,27 @@ def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
     return written
 
 
+PREVIEW_KINDS = ("overlay", "coarse_overlay")
+"""Kinds written at :func:`~imlforensic.io.render.overlay_size`: smaller than a large picture."""
+
+
+def downscaled_outputs(record: ResultRecord) -> dict[str, dict[str, float]]:
+    """The record's ``downscaled`` entry: the size and scale of every preview kind it lists that
+    is smaller than the picture."""
+    height, width = record.input.height, record.input.width
+    if not height or not width:
+        return {}
+    shown_height, shown_width = overlay_size(height, width)
+    if (shown_height, shown_width) == (height, width):
+        return {}
+    size = {"width": shown_width, "height": shown_height, "scale": round(shown_width / width, 6)}
+    return {kind: dict(size) for kind in PREVIEW_KINDS if kind in record.outputs}
+
+
 def write_record(record: ResultRecord, outputs: OutputSet) -> Path:
     path = outputs.path("json")
     record.outputs["json"] = path.name
+    record.downscaled = downscaled_outputs(record)
     atomic_write_json(path, record.to_json())
     return path
 

@@ -18,6 +18,9 @@ Result record (``NAME.json``, and one line of ``--json`` output), schema ``imlfo
                many it set aside as natural repetition), ``{}`` when it has none
     threshold, settings (command, device, max_pixels, threshold; boxes and notes for refine),
     outputs (file names by kind), timings_s, tool, created,
+    downscaled  outputs written smaller than the picture, by kind: ``width``, ``height`` and
+               ``scale`` (the overlay of a picture above 4.2 megapixels is a preview, see
+               :func:`imlforensic.io.render.overlay_size`); absent when every output has its size
     origin     ``method`` (the tool's analysis), ``heatmap`` (an analyst's map, refined) or
                ``boxes`` (an analyst's boxes turned into a mask)
 
@@ -193,6 +196,7 @@ class ResultRecord:
     created: str = field(default_factory=now_iso)
     origin: str = "method"
     output_name: str | None = None  # the outputs' name below --out (escaped input name), when written
+    downscaled: dict[str, dict[str, Any]] = field(default_factory=dict)  # outputs smaller than the picture
     extra: dict[str, Any] = field(default_factory=dict)
 
     schema = RESULT_SCHEMA
@@ -214,6 +218,7 @@ class ResultRecord:
         "created",
         "origin",
         "output_name",
+        "downscaled",
     )
 
     @property
@@ -255,6 +260,7 @@ class ResultRecord:
                 "origin": self.origin,
             }
             | ({"output_name": self.output_name} if self.output_name is not None else {})
+            | ({"downscaled": {k: dict(v) for k, v in self.downscaled.items()}} if self.downscaled else {})
             | self.extra
         )
 
@@ -262,6 +268,7 @@ class ResultRecord:
     def from_json(cls, data: dict[str, Any]) -> ResultRecord:
         probs = data.get("class_probs")
         outputs, timings, details, tool = (data.get(k) for k in ("outputs", "timings_s", "details", "tool"))
+        downscaled = data.get("downscaled")
         return cls(
             input=InputInfo.from_json(data.get("input")),
             verdict=str(data.get("verdict") or "?"),
@@ -281,6 +288,9 @@ class ResultRecord:
             created=str(data.get("created") or ""),
             origin=str(data.get("origin") or "method"),
             output_name=_optional(data.get("output_name"), str),
+            downscaled={str(k): dict(v) for k, v in downscaled.items() if isinstance(v, dict)}
+            if isinstance(downscaled, dict)
+            else {},
             extra=_known(data, set(cls.FIELDS)),
         )
 
