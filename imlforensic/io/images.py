@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from imlforensic.io import heif
 from imlforensic.io.files import open_regular
 from imlforensic.io.hashing import sha256_bytes
 from imlforensic.io.integrity import corruption
@@ -53,7 +54,8 @@ MIN_SIDE = 16
 """Smallest width or height that the forensic views can analyse (two JPEG blocks)."""
 
 FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
-"""Pillow formats that are decoded (the only plugins that may parse an input)."""
+"""Pillow formats that are decoded (the only plugins that may parse an input); HEIF and AVIF are
+added where their plug-ins are installed (:func:`allowed_formats`)."""
 JPEG_FORMATS = ("JPEG", "MPO")
 """How Pillow names a JPEG file: camera JPEGs holding several pictures (MPF) open as MPO."""
 
@@ -146,7 +148,9 @@ def decode_image_bytes(
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{name}: not a supported image format (supported: {', '.join(FORMATS)})") from None
+        raise ImageLoadError(
+            f"{name}: not a supported image format (supported: {', '.join(allowed_formats())})"
+        ) from None
     except Image.DecompressionBombError as exc:  # defensive: our own check runs first
         raise ImageLoadError(f"{name}: rejected as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -165,9 +169,19 @@ def decode_image_bytes(
     return loaded
 
 
+def allowed_formats() -> tuple[str, ...]:
+    """:data:`FORMATS`, plus HEIF (iPhone photos) and AVIF when :mod:`imlforensic.io.heif` can
+    register them (the plug-ins are imported on the first decode, not at start-up)."""
+    readable = heif.register()
+    extra = (("HEIF",) if set(readable) & set(heif.HEIF_SUFFIXES) else ()) + (
+        ("AVIF",) if set(readable) & set(heif.AVIF_SUFFIXES) else ()
+    )
+    return FORMATS + extra
+
+
 def _open_allowed(data: bytes) -> Image.Image:
-    """Pillow's image for ``data`` if it is in one of :data:`FORMATS` (no other plugin reads it)."""
-    return Image.open(io.BytesIO(data), formats=list(FORMATS))
+    """Pillow's image for ``data`` if it is in one of the allowed formats (no other plugin reads it)."""
+    return Image.open(io.BytesIO(data), formats=list(allowed_formats()))
 
 
 def _check_pixel_count(image: Image.Image, max_pixels: int, name: str) -> None:

@@ -37,9 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from imlforensic.io import heif
 from imlforensic.io.paths import os_error_reason, printable, raw_name
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
+    | set(heif.HEIF_SUFFIXES + heif.AVIF_SUFFIXES)  # decoded where their plug-ins are installed
+)
 GLOB_CHARS = set("*?[")
 
 MAX_COMPONENT_BYTES = 200
