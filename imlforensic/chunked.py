@@ -21,8 +21,9 @@ LARGE_PICTURE_PIXELS = 2048 * 2048
 """Pictures with more pixels (4.2 megapixels) are analysed in tiles and strips; smaller ones whole,
 exactly as before bounded memory existed (their maps are unchanged)."""
 
-STRIP_PIXELS = 1 << 22
-"""About how many pixels one strip of a streamed pass holds (4 megapixels)."""
+STRIP_PIXELS = 1 << 21
+"""About how many pixels one strip of a streamed pass holds (2 megapixels: the error-level features
+of such a strip take some 150 MB while they are computed)."""
 
 
 def is_large(shape: Sequence[int]) -> bool:

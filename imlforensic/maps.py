@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from imlforensic.chunked import LARGE_PICTURE_PIXELS, order_statistics, row_strips
+from imlforensic.chunked import is_large, order_statistics, row_strips
 
 TOP_FRACTION = 0.0025
 """Share of the image (0.25 %, a 16 x 16 patch of a 384 x 256 photo) that evidence must cover."""
@@ -32,7 +32,7 @@ def pool_score(heatmap: np.ndarray, fraction: float = TOP_FRACTION) -> float:
     """Image-level score: the ``k``-th highest value of the map (see the module docstring)."""
     values = np.asarray(heatmap, dtype=np.float32)
     k = top_k(values.size, fraction)
-    if values.ndim == 2 and values.size > LARGE_PICTURE_PIXELS:  # the same value, without a sorted copy
+    if values.ndim == 2 and is_large(values.shape):  # the same value, without a sorted copy
         strips = lambda: ((values[top:bottom],) for top, bottom in row_strips(*values.shape))  # noqa: E731
         [found] = order_statistics(strips, 1, lambda n: [n - k])
         assert found is not None

@@ -39,6 +39,18 @@ network) is image-level evidence that, left in, floods the mask. When the map's 
 above ``background`` - the median of authentic photos' medians, measured on synthetic samples
 when the checkpoint was calibrated (:mod:`imlforensic.training.calibration`) - the map is
 lowered by the difference before anything else; maps at or below it are left as they are.
+
+**Large pictures** (above :data:`imlforensic.chunked.LARGE_PICTURE_PIXELS`, 4.2 megapixels; issue
+16) are analysed in bounded memory; smaller ones exactly as described above. The network's views
+are computed one tile at a time (:class:`~imlforensic.models.inputs.TiledViews`, tiles of at most
+:data:`LARGE_PICTURE_TILE`) after their image-wide statistics have been gathered in strips; the
+blended logits stay at the views' resolution and are enlarged a strip of rows at a time; the sel
+anomaly is held at its reduced resolution (:func:`~imlforensic.views.calibration.reduced_anomaly`)
+and the copy-move regions at the working size; the median of the background level and the
+copy-move medians are exact order statistics over strips (:mod:`imlforensic.chunked`). Only the
+final map is held at full size. The map is the same evidence as the whole-picture one but not
+identical to it: tiles' views are exact cell means, the sel map is smoothed before being enlarged,
+and tiles are smaller (``views`` of the output is empty).
 """
 
 from __future__ import annotations
@@ -65,6 +77,9 @@ from imlforensic.views.calibration import calibrate, log_likelihood_ratio, raw_a
 from imlforensic.views.copy_move import CopyMoveResult, evidence_logits, find_copies, streamed_evidence
 
 STRIDE = 32  # the network's coarsest stride
+LARGE_PICTURE_TILE = 768
+"""Largest tile (in view pixels) for large pictures: a 768 x 768 tile's views and network pass take
+about 300 MB (1024: about 600 MB, most of the peak at 16 megapixels); 12 % more network work."""
 
 # The sel and copy-move views run in this thread while the network's views and passes run
 # (OpenCV's JPEG codec and SIFT and numpy release the GIL; the network's views are largely
@@ -155,15 +170,22 @@ class LearnedLocalizer(Method):
         (:class:`~imlforensic.models.inputs.TiledViews`): the large-picture path."""
         views = TiledViews(rgb, self.model.config, luma_table)
         h, w = views.size
-        return self._blend(h, w, lambda y, x, th, tw: torch.from_numpy(views.window(y, y + th, x, x + tw)).unsqueeze(0))
+        tile = min(self.tile, LARGE_PICTURE_TILE)
+        return self._blend(
+            h, w, lambda y, x, th, tw: torch.from_numpy(views.window(y, y + th, x, x + tw)).unsqueeze(0), tile
+        )
 
-    def _blend(self, h: int, w: int, crop: Callable[[int, int, int, int], torch.Tensor]) -> np.ndarray:
-        """Tiles' logit maps blended into one (module docstring); ``crop(y, x, th, tw)`` gives a tile's views."""
+    def _blend(
+        self, h: int, w: int, crop: Callable[[int, int, int, int], torch.Tensor], tile: int | None = None
+    ) -> np.ndarray:
+        """Tiles' logit maps blended into one (module docstring); ``crop(y, x, th, tw)`` gives a tile's
+        views; ``tile``: the tile size, :attr:`tile` by default."""
+        tile = self.tile if tile is None else tile
         total = np.zeros((h, w), np.float32)
         weight = np.zeros((h, w), np.float32)
-        for y in tile_origins(h, self.tile, self.overlap):
-            for x in tile_origins(w, self.tile, self.overlap):
-                th, tw = min(self.tile, h - y), min(self.tile, w - x)
+        for y in tile_origins(h, tile, self.overlap):
+            for x in tile_origins(w, tile, self.overlap):
+                th, tw = min(tile, h - y), min(tile, w - x)
                 logits = self._run(crop(y, x, th, tw))[:th, :tw]
                 ramp = np.outer(_ramp(th, self.overlap, y > 0, y + th < h), _ramp(tw, self.overlap, x > 0, x + tw < w))
                 total[y : y + th, x : x + tw] += ramp * logits

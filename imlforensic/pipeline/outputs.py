@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from imlforensic.io.atomic import atomic_write_bytes, atomic_write_json
 from imlforensic.io.render import (
     encode_png,
-    heatmap_to_colour,
+    heatmap_to_colour_bgr,
     heatmap_to_grey,
     mask_to_grey,
     overlay_size,
@@ -72,14 +70,15 @@ def split_output_name(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _renderers(analysis: Analysis) -> dict[str, Callable[[], np.ndarray]]:
+def _renderers(analysis: Analysis) -> dict[str, Callable[[], bytes]]:
+    """PNG bytes of every kind of map, made when called."""
     return {
-        "heatmap": lambda: heatmap_to_grey(analysis.heatmap),
-        "heatmap_color": lambda: heatmap_to_colour(analysis.heatmap),
-        "mask": lambda: mask_to_grey(analysis.mask),
-        "overlay": lambda: render_overlay(analysis.image.rgb, analysis.mask),
-        "coarse_heatmap": lambda: heatmap_to_grey(analysis.output.heatmap),
-        "coarse_overlay": lambda: render_overlay(analysis.image.rgb, analysis.coarse_mask),
+        "heatmap": lambda: encode_png(heatmap_to_grey(analysis.heatmap)),
+        "heatmap_color": lambda: encode_png(heatmap_to_colour_bgr(analysis.heatmap), bgr=True),
+        "mask": lambda: encode_png(mask_to_grey(analysis.mask)),
+        "overlay": lambda: encode_png(render_overlay(analysis.image.rgb, analysis.mask)),
+        "coarse_heatmap": lambda: encode_png(heatmap_to_grey(analysis.output.heatmap)),
+        "coarse_overlay": lambda: encode_png(render_overlay(analysis.image.rgb, analysis.coarse_mask)),
     }
 
 
@@ -88,7 +87,7 @@ def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
     renderers = _renderers(analysis)
     kinds = map_kinds(analysis.refined)
     written = {}
-    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: encode_png(renderers[kind]()), kinds)):
+    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: renderers[kind](), kinds)):
         path = outputs.path(kind)
         atomic_write_bytes(path, encoded)
         written[kind] = path.name

@@ -247,7 +247,7 @@ class SelWindows:
         features, trusted = [], []
         for top, bottom in row_strips(rows, cols * factor * factor, align=step):
             planes, texture = unfinished.planes(top, bottom, 0, cols)
-            features.append(planes[:, ::step, ::step])
+            features.append(planes[:, ::step, ::step].copy())  # a copy: a view would keep the strip's planes
             trusted.append(texture[::step, ::step] > TEXTURE_FLOOR)
         median, spread = robust_statistics(np.concatenate(features, axis=1), np.concatenate(trusted), floor)
         return cls(rgb, qualities, factor, colour, median, spread)
