@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from imlforensic.io.atomic import atomic_write_bytes, atomic_write_json
 from imlforensic.io.render import (
     encode_png,
@@ -25,6 +27,7 @@ from imlforensic.io.render import (
     render_overlay,
 )
 from imlforensic.pipeline.records import ResultRecord, parse_record
+from imlforensic.views.pictures import VIEWS
 
 if TYPE_CHECKING:
     from imlforensic.pipeline.analysis import Analysis
@@ -36,6 +39,7 @@ OUTPUT_KINDS: dict[str, str] = {
     "overlay": ".overlay.png",
     "coarse_heatmap": ".coarse-heatmap.png",  # with a refiner: the method's unrefined map
     "coarse_overlay": ".coarse-overlay.png",
+    **{f"view_{view}": f".view-{view}.png" for view in VIEWS},  # --views: the forensic views as pictures
     "json": ".json",
 }
 MAP_KINDS = ("heatmap", "heatmap_color", "mask", "overlay")
@@ -92,6 +96,25 @@ def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
         atomic_write_bytes(path, encoded)
         written[kind] = path.name
     return written
+
+
+def write_views(pictures: dict[str, np.ndarray], outputs: OutputSet) -> dict[str, str]:
+    """Write ``NAME.view-VIEW.png`` for each rendered view (:mod:`imlforensic.views.pictures`)."""
+    written = {}
+    for kind, encoded in zip(pictures, _ENCODERS.map(encode_png, pictures.values())):
+        path = outputs.path(f"view_{kind}")
+        atomic_write_bytes(path, encoded)
+        written[f"view_{kind}"] = path.name
+    return written
+
+
+def has_views(record: ResultRecord, outputs: OutputSet, views: tuple[str, ...]) -> bool:
+    """Whether an earlier record has each of ``views`` written (or noted as not applying)."""
+    return all(
+        (f"view_{v}" in record.outputs and outputs.path(f"view_{v}").is_file())
+        or any(n.startswith(f"View '{v}' not written") for n in record.notes)
+        for v in views
+    )
 
 
 PREVIEW_KINDS = ("overlay", "coarse_overlay")

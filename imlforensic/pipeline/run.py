@@ -1,30 +1,45 @@
 """Analyse many inputs with one or more methods: what ``detect``, ``localize`` and ``report`` share.
 
-Inputs are expanded (:mod:`.inputs`), each image is decoded once and given to every
-:class:`~imlforensic.pipeline.analysis.Analyzer`; with ``--out`` each record (and, for
+Inputs are expanded (:mod:`.inputs`), each image is decoded once, its file evidence
+(provenance, metadata, JPEG structure: :mod:`.evidence`) read once from the same bytes, and both
+are given to every :class:`~imlforensic.pipeline.analysis.Analyzer`; with ``--out`` each record (and, for
 ``localize``, its maps) is written under the output folder: directly when one method runs, in a
 sub-folder per method (``OUT/METHOD/...``) when several do, so their outputs never overwrite each
-other. ``skip_existing`` reuses outputs made from the same bytes with the same method, weights,
+other. With ``views`` (``localize --views``), the forensic views are rendered once per image and
+written beside the maps (:mod:`imlforensic.views.pictures`). ``skip_existing`` reuses outputs made from the same bytes with the same method, weights,
 refiner and threshold (a resumed batch). A failing input is reported and the batch goes on
 (:mod:`.batch`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from imlforensic.io.atomic import probe_writable, remove_stale_temporaries
 from imlforensic.io.hashing import sha256_file
-from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
+from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image_and_bytes
 from imlforensic.io.messages import one_line
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.batch import BatchResult, InputFailure, run_batch
+from imlforensic.pipeline.evidence import EvidenceOptions, FileEvidence, read_file_evidence
 from imlforensic.pipeline.inputs import InputItem, expand_inputs
-from imlforensic.pipeline.outputs import OutputSet, map_kinds, read_existing, write_maps, write_record
+from imlforensic.pipeline.outputs import (
+    OutputSet,
+    has_views,
+    map_kinds,
+    read_existing,
+    write_maps,
+    write_record,
+    write_views,
+)
 from imlforensic.pipeline.records import ErrorRecord, ResultRecord, RunSettings
 from imlforensic.registry.weights import WeightsError
+from imlforensic.views.pictures import render_views
 
 
 class OutputFolderError(Exception):
@@ -51,6 +66,8 @@ class RunRequest:
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: str = "auto"
     include_hidden: bool = False  # analyse hidden files and folders found in folders
+    evidence: EvidenceOptions | None = field(default_factory=EvidenceOptions)  # None: the file's metadata is not read
+    views: tuple[str, ...] = ()  # with --out: the forensic views written as pictures (views.pictures)
 
 
 @dataclass
@@ -95,7 +112,20 @@ def same_setup(record: ResultRecord, analyzer: Analyzer) -> bool:
         and record.method.name == method.name
         and record.method.weights_sha256 == method.weights_sha256
         and (record.refiner.name if record.refiner else None) == (refiner.name if refiner else None)
-        and record.threshold == analyzer.threshold
+        and (record.threshold == analyzer.threshold or _raised_by_reliability(record, analyzer))
+    )
+
+
+def _raised_by_reliability(record: ResultRecord, analyzer: Analyzer) -> bool:
+    """The earlier record used the conservative threshold this analyzer would use again (the
+    picture is outside the domain and the threshold is the method's own)."""
+    reliability = record.reliability
+    return (
+        reliability is not None
+        and analyzer.conservative
+        and analyzer.user_threshold is None
+        and reliability.conservative_threshold == record.threshold
+        and analyzer.threshold < (record.threshold or 0.0)
     )
 
 
@@ -160,23 +190,38 @@ def run_inputs(
 
     def job(item: InputItem) -> tuple[list[ResultRecord], bool]:
         image: LoadedImage | None = None
+        evidence: FileEvidence | None = None
+        views: tuple[dict[str, np.ndarray], list[str], float] | None = None  # rendered once per image
         records, reused = [], 0
         for analyzer, folder, kind, setting in zip(request.analyzers, folders, kinds, settings):
             outputs = OutputSet(request.out / folder / item.rel) if request.out is not None else None
             existing = _existing(outputs, kind, item, analyzer) if request.skip_existing else None
+            if existing is not None and outputs is not None and not has_views(existing, outputs, request.views):
+                existing = None
             if existing is not None:
                 records.append(existing)
                 reused += 1
                 continue
-            if image is None:
-                image = load_image(item.path, max_pixels=request.max_pixels, display=item.display)
-            analysis = analyzer.analyse(image)
+            if image is None:  # decoded once, its file evidence read once from the same bytes, for every method
+                image, data = load_image_and_bytes(item.path, max_pixels=request.max_pixels, display=item.display)
+                if request.evidence is not None:
+                    evidence = read_file_evidence(image, data, request.evidence)
+                del data
+            analysis = analyzer.analyse(image, evidence=evidence)
             record = analysis.record(setting)
+            if outputs is not None and request.views and views is None:
+                started = time.perf_counter()
+                pictures, view_notes = render_views(image, request.views)
+                views = (pictures, view_notes, time.perf_counter() - started)
             if outputs is not None:
                 record.output_name = item.output_name  # the input -> output name mapping
                 try:
                     if kind:
                         record.outputs.update(write_maps(analysis, outputs))
+                    if views is not None:
+                        record.outputs.update(write_views(views[0], outputs))
+                        record.notes += views[1]
+                        record.timings_s["views"] = views[2]
                     write_record(record, outputs)
                 except OSError as exc:
                     raise InputFailure(
