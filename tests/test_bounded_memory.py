@@ -162,7 +162,9 @@ def test_fused_map_of_a_large_picture_is_close_to_the_whole_pictures(tiny_networ
     rgb = photo(512, 704)  # at least 512 pixels: the sel view computes at half size (reduction_factor)
     rgb[128:320, 192:448] = jpeg_roundtrip(rgb[128:320, 192:448], 40)  # another compression history
     image = load_image(save(rgb, tmp_path / "p.png"))
-    localizer = LearnedLocalizer(tiny_network, "cpu", tile=128, overlap=32, fuse_sel=True)
+    localizer = LearnedLocalizer(
+        tiny_network, "cpu", tile=128, overlap=32, fuse_sel=True, sel_weight=0.5, sel_cap=3.0, decision=(0.64, 0.7)
+    )
     whole, large = _both_paths(localizer, image, monkeypatch)
     # the sel view is smoothed before it is enlarged (reduced_anomaly): close (0.006 today), not equal
     assert np.abs(large.heatmap - whole.heatmap).max() < 0.02
