@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from imlforensic.chunked import is_large, order_statistics, row_strips
+
 TOP_FRACTION = 0.0025
 """Share of the image (0.25 %, a 16 x 16 patch of a 384 x 256 photo) that evidence must cover."""
 
@@ -28,8 +30,14 @@ def top_k(n_pixels: int, fraction: float = TOP_FRACTION) -> int:
 
 def pool_score(heatmap: np.ndarray, fraction: float = TOP_FRACTION) -> float:
     """Image-level score: the ``k``-th highest value of the map (see the module docstring)."""
-    flat = np.asarray(heatmap, dtype=np.float32).ravel()
-    k = top_k(flat.size, fraction)
+    values = np.asarray(heatmap, dtype=np.float32)
+    k = top_k(values.size, fraction)
+    if values.ndim == 2 and is_large(values.shape):  # the same value, without a sorted copy
+        strips = lambda: ((values[top:bottom],) for top, bottom in row_strips(*values.shape))  # noqa: E731
+        [found] = order_statistics(strips, 1, lambda n: [n - k])
+        assert found is not None
+        return found[0]
+    flat = values.ravel()
     return float(np.partition(flat, flat.size - k)[flat.size - k])
 
 

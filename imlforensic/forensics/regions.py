@@ -88,8 +88,11 @@ def mask_regions(
         heat = np.asarray(heatmap)
         if heat.shape != binary.shape:
             raise ValueError(f"heatmap shape {heat.shape} differs from mask shape {binary.shape}")
-        heat = heat.astype(np.float32) / 255.0 if heat.dtype == np.uint8 else heat.astype(np.float32)
+        # no float copy of a float32 map (400 MB at 100 megapixels): only the listed regions are read
+        heat = heat.astype(np.float32) / 255.0 if heat.dtype == np.uint8 else np.asarray(heat, dtype=np.float32)
     total = max(width * height, 1)
+    if not binary.any():  # nothing to label (an int32 label image would be 4 bytes per pixel)
+        return Regions(count=0, flagged_fraction=0.0, width=width, height=height)
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
     found = []
     for label in range(1, n):

@@ -6,6 +6,9 @@
   correctly in grey;
 * overlay: the image, slightly desaturated, a translucent fill of the mask and a two-tone
   contour (light outside, dark inside) that stays visible on any background, in print and in grey.
+  Overlays hold at most :data:`OVERLAY_MAX_PIXELS`: the overlay of a larger picture is an
+  area-downscaled preview (:func:`overlay_size`), a size a report or a slide can take; the grey and
+  colour heatmaps and the mask always keep the picture's full resolution.
 """
 
 from __future__ import annotations
@@ -15,11 +18,20 @@ import numpy as np
 
 OVERLAY_FILL_RGB = (255, 64, 0)  # vivid orange-red; the contour, not the hue, carries the outline
 OVERLAY_FILL_ALPHA = 0.40
+OVERLAY_MAX_PIXELS = 2048 * 2048
+"""Largest overlay (4.2 megapixels, about a 2500 x 1670 photo): a PNG of some 5 MB."""
+ROWS = 1024  # rows converted at a time: no full-size float temporaries
 
 
 def heatmap_to_grey(heatmap: np.ndarray) -> np.ndarray:
     """Probability map in [0,1] to uint8 0..255."""
-    return np.clip(np.rint(np.asarray(heatmap, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+    values = np.asarray(heatmap, dtype=np.float32)
+    if values.ndim != 2:
+        return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
+    grey = np.empty(values.shape, np.uint8)
+    for top in range(0, values.shape[0], ROWS):
+        grey[top : top + ROWS] = np.clip(np.rint(values[top : top + ROWS] * 255.0), 0, 255)
+    return grey
 
 
 def grey_to_heatmap(grey: np.ndarray) -> np.ndarray:
@@ -31,13 +43,18 @@ def grey_to_heatmap(grey: np.ndarray) -> np.ndarray:
 
 def heatmap_to_colour(heatmap: np.ndarray) -> np.ndarray:
     """Probability map to an RGB uint8 image with the cividis colormap."""
-    bgr = cv2.applyColorMap(heatmap_to_grey(heatmap), cv2.COLORMAP_CIVIDIS)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(heatmap_to_colour_bgr(heatmap), cv2.COLOR_BGR2RGB)
+
+
+def heatmap_to_colour_bgr(heatmap: np.ndarray) -> np.ndarray:
+    """:func:`heatmap_to_colour` in OpenCV's channel order, for :func:`encode_png` with ``bgr``
+    (no two full-size conversions: 600 MB at 100 megapixels)."""
+    return cv2.applyColorMap(heatmap_to_grey(heatmap), cv2.COLORMAP_CIVIDIS)
 
 
 def mask_to_grey(mask: np.ndarray) -> np.ndarray:
     """Boolean mask to uint8 0/255."""
-    return np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8)
+    return np.where(np.asarray(mask, dtype=bool), np.uint8(255), np.uint8(0))
 
 
 def contour_width(height: int, width: int) -> int:
@@ -45,9 +62,34 @@ def contour_width(height: int, width: int) -> int:
     return max(2, int(round(min(height, width) / 250)))
 
 
+def overlay_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the overlay of a picture: its own up to :data:`OVERLAY_MAX_PIXELS`,
+    else scaled down to hold about that many pixels (aspect ratio kept)."""
+    if height * width <= OVERLAY_MAX_PIXELS:
+        return height, width
+    scale = (OVERLAY_MAX_PIXELS / (height * width)) ** 0.5
+    return max(1, int(height * scale)), max(1, int(width * scale))
+
+
+def _preview(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The picture and the mask at :func:`overlay_size` (area averaging; a preview pixel is in
+    the mask when at least half of it is, or, should that leave nothing, any of it)."""
+    height, width = overlay_size(*mask.shape)
+    if (height, width) == mask.shape:
+        return rgb, mask
+    small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    coverage = cv2.resize(
+        np.ascontiguousarray(mask).view(np.uint8) * np.uint8(255), (width, height), interpolation=cv2.INTER_AREA
+    )
+    shown = coverage >= 128
+    return small, shown if shown.any() or not mask.any() else coverage > 0
+
+
 def render_overlay(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The image with the mask as a translucent fill and a light/dark double contour."""
-    mask_u8 = np.asarray(mask, dtype=bool).astype(np.uint8)
+    """The image with the mask as a translucent fill and a light/dark double contour, at
+    :func:`overlay_size` (a downscaled preview for pictures above :data:`OVERLAY_MAX_PIXELS`)."""
+    rgb, shown = _preview(rgb, np.asarray(mask, dtype=bool))
+    mask_u8 = shown.astype(np.uint8)
     # Slight desaturation makes the fill stand out on colourful photos without hiding content.
     grey = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     out = cv2.addWeighted(rgb, 0.75, grey, 0.25, 0.0)
@@ -64,10 +106,10 @@ def render_overlay(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
-    """PNG bytes of a grey (H x W) or RGB (H x W x 3) uint8 array."""
+def encode_png(image: np.ndarray, compression: int = 1, bgr: bool = False) -> bytes:
+    """PNG bytes of a grey (H x W) or RGB (H x W x 3; BGR with ``bgr``) uint8 array."""
     array = np.asarray(image)
-    if array.ndim == 3:
+    if array.ndim == 3 and not bgr:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     ok, buffer = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:

@@ -61,7 +61,9 @@ class MethodOutput:
         heatmap = np.asarray(self.heatmap, dtype=np.float32)
         if heatmap.ndim != 2:
             raise ValueError(f"heatmap must be 2-D, got shape {heatmap.shape}")
-        self.heatmap = np.clip(np.nan_to_num(heatmap, nan=0.0), 0.0, 1.0)
+        # a map already in [0, 1] is kept as it is: two full-size copies of a 100-megapixel map are 800 MB
+        clean = heatmap.size > 0 and bool(heatmap.min() >= 0.0) and bool(heatmap.max() <= 1.0)
+        self.heatmap = heatmap if clean else np.clip(np.nan_to_num(heatmap, nan=0.0), 0.0, 1.0)
         self.score = float(np.clip(self.score, 0.0, 1.0))
         self.class_probs = normalise_probs(self.class_probs or localizer_probs(self.score))
 

@@ -50,10 +50,23 @@ network) is image-level evidence that, left in, floods the mask. When the map's 
 above ``background`` - the median of authentic photos' medians, measured on synthetic samples
 when the checkpoint was calibrated (:mod:`imlforensic.training.calibration`) - the map is
 lowered by the difference before anything else; maps at or below it are left as they are.
+
+**Large pictures** (above :data:`imlforensic.chunked.LARGE_PICTURE_PIXELS`, 4.2 megapixels; issue
+16) are analysed in bounded memory; smaller ones exactly as described above. The network's views
+are computed one tile at a time (:class:`~imlforensic.models.inputs.TiledViews`, tiles of at most
+:data:`LARGE_PICTURE_TILE`) after their image-wide statistics have been gathered in strips; the
+blended logits stay at the views' resolution and are enlarged a strip of rows at a time; the sel
+anomaly is held at its reduced resolution (:func:`~imlforensic.views.calibration.reduced_anomaly`)
+and the copy-move regions at the working size; the median of the background level and the
+copy-move medians are exact order statistics over strips (:mod:`imlforensic.chunked`). Only the
+final map is held at full size. The map is the same evidence as the whole-picture one but not
+identical to it: tiles' views are exact cell means, the sel map is smoothed before being enlarged,
+and tiles are smaller (``views`` of the output is empty).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -61,20 +74,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from imlforensic.chunked import LinearRows, is_large, median_of, median_ranks, order_statistics, row_strips
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import pool_score, sigmoid
 from imlforensic.methods.base import Method, MethodOutput
 from imlforensic.models.checkpoint import load_model
 from imlforensic.models.folding import fold_batch_norms
-from imlforensic.models.inputs import build_views
+from imlforensic.models.inputs import TiledViews, build_views
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
 from imlforensic.registry.weights import LocalFile
-from imlforensic.views.calibration import calibrate, log_likelihood_ratio, raw_anomaly
-from imlforensic.views.copy_move import CopyMoveResult, evidence_logits, find_copies
+from imlforensic.views.calibration import calibrate, log_likelihood_ratio, raw_anomaly, reduced_anomaly
+from imlforensic.views.copy_move import CopyMoveResult, evidence_logits, find_copies, streamed_evidence
 
 STRIDE = 32  # the network's coarsest stride
+LARGE_PICTURE_TILE = 768
+"""Largest tile (in view pixels) for large pictures: a 768 x 768 tile's views and network pass take
+about 300 MB (1024: about 600 MB, most of the peak at 16 megapixels); 12 % more network work."""
 
 # The sel and copy-move views run in this thread while the network's views and passes run
 # (OpenCV's JPEG codec and SIFT and numpy release the GIL; the network's views are largely
@@ -162,17 +179,37 @@ class LearnedLocalizer(Method):
         h, w = views.shape[-2:]
         if h <= self.tile and w <= self.tile:
             return self._to_image_size(self._run(views)[:h, :w], height, width)
+        logits = self._blend(h, w, lambda y, x, th, tw: views[..., y : y + th, x : x + tw])
+        return self._to_image_size(logits, height, width)
+
+    @torch.inference_mode()
+    def view_logits(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> np.ndarray:
+        """Logit map at the views' resolution (H / s x W / s), the views computed one tile at a time
+        (:class:`~imlforensic.models.inputs.TiledViews`): the large-picture path."""
+        views = TiledViews(rgb, self.model.config, luma_table)
+        h, w = views.size
+        tile = min(self.tile, LARGE_PICTURE_TILE)
+        return self._blend(
+            h, w, lambda y, x, th, tw: torch.from_numpy(views.window(y, y + th, x, x + tw)).unsqueeze(0), tile
+        )
+
+    def _blend(
+        self, h: int, w: int, crop: Callable[[int, int, int, int], torch.Tensor], tile: int | None = None
+    ) -> np.ndarray:
+        """Tiles' logit maps blended into one (module docstring); ``crop(y, x, th, tw)`` gives a tile's
+        views; ``tile``: the tile size, :attr:`tile` by default."""
+        tile = self.tile if tile is None else tile
         total = np.zeros((h, w), np.float32)
         weight = np.zeros((h, w), np.float32)
-        for y in tile_origins(h, self.tile, self.overlap):
-            for x in tile_origins(w, self.tile, self.overlap):
-                crop = views[..., y : y + self.tile, x : x + self.tile]
-                th, tw = crop.shape[-2:]
-                logits = self._run(crop)[:th, :tw]
+        for y in tile_origins(h, tile, self.overlap):
+            for x in tile_origins(w, tile, self.overlap):
+                th, tw = min(tile, h - y), min(tile, w - x)
+                logits = self._run(crop(y, x, th, tw))[:th, :tw]
                 ramp = np.outer(_ramp(th, self.overlap, y > 0, y + th < h), _ramp(tw, self.overlap, x > 0, x + tw < w))
                 total[y : y + th, x : x + tw] += ramp * logits
                 weight[y : y + th, x : x + tw] += ramp
-        return self._to_image_size(total / np.maximum(weight, 1e-6), height, width)
+        total /= np.maximum(weight, 1e-6)
+        return total
 
     @staticmethod
     def _to_image_size(logits: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -229,21 +266,30 @@ class LearnedLocalizer(Method):
             return sigmoid(logits), {}, details
         anomaly = raw_anomaly(rgb, "sel") if anomaly is None else anomaly
         copies = find_copies(rgb) if copies is None else copies
-        llr = log_likelihood_ratio(anomaly, "sel")
-        if self.sel_cap is not None:
-            llr = np.minimum(llr, np.float32(self.sel_cap))
-        evidence = logits + np.float32(self.sel_weight) * llr
-        combined = evidence + evidence_logits(copies, evidence)
-        if self.decision is not None:
-            threshold, slope = self.decision
-            combined = np.float32(slope) * (combined - np.float32(np.log(threshold / (1.0 - threshold))))
-        fused = sigmoid(combined)
+        evidence = self._with_sel(logits, anomaly)
+        fused = self._decided(evidence + evidence_logits(copies, evidence))
         details["copy_move_pairs"] = len(copies.pairs)
         details["copy_move_repetitions"] = copies.repetitions
         views = {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel"), "copymove": copies.map}
         return fused, views, details
 
+    def _with_sel(self, logits: np.ndarray, anomaly: np.ndarray) -> np.ndarray:
+        """``logits`` plus the weighted, capped sel evidence of ``anomaly`` (module docstring)."""
+        llr = log_likelihood_ratio(anomaly, "sel")
+        if self.sel_cap is not None:
+            llr = np.minimum(llr, np.float32(self.sel_cap))
+        return logits + np.float32(self.sel_weight) * llr
+
+    def _decided(self, combined: np.ndarray) -> np.ndarray:
+        """The fused map from the combined evidence, with the calibrated decision when there is one."""
+        if self.decision is not None:
+            threshold, slope = self.decision
+            combined = np.float32(slope) * (combined - np.float32(np.log(threshold / (1.0 - threshold))))
+        return sigmoid(combined)
+
     def analyse(self, image: LoadedImage) -> MethodOutput:
+        if is_large(image.rgb.shape):
+            return self._analyse_large(image)
         copies = _SIDE_VIEWS_THREAD.submit(find_copies, image.rgb) if self.fuse_sel else None
         anomaly = _SIDE_VIEWS_THREAD.submit(raw_anomaly, image.rgb, "sel") if self.fuse_sel else None
         logits = self.logit_map(image.rgb, image.luma_table)
@@ -251,6 +297,40 @@ class LearnedLocalizer(Method):
             logits, image.rgb, copies.result() if copies else None, anomaly.result() if anomaly else None
         )
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
+
+    def _analyse_large(self, image: LoadedImage) -> MethodOutput:
+        """:meth:`analyse` of a large picture in bounded memory (module docstring, "Large pictures")."""
+        rgb = image.rgb
+        shape = (rgb.shape[0], rgb.shape[1])
+        copies = _SIDE_VIEWS_THREAD.submit(find_copies, rgb, False) if self.fuse_sel else None
+        anomaly = _SIDE_VIEWS_THREAD.submit(reduced_anomaly, rgb, "sel") if self.fuse_sel else None
+        scale = 1.0 / self.model.config.input_scale
+        network = LinearRows(self.view_logits(rgb, image.luma_table), shape, (scale, scale))
+        details: dict[str, float] = {}
+        shift = 0.0
+        if self.background is not None:
+            [middle] = order_statistics(lambda: ((rows,) for _, _, rows in network.strips()), 1, median_ranks)
+            shift = max(0.0, median_of(middle or [0.0]) - self.background)
+            details["background_shift_logit"] = round(shift, 4)
+        sel = anomaly.result() if anomaly is not None else None
+        found = copies.result() if copies is not None else None
+
+        def evidence(top: int, bottom: int) -> np.ndarray:
+            logits = network.rows(top, bottom) - shift
+            return logits if sel is None else self._with_sel(logits, sel.rows(top, bottom))
+
+        copy_evidence = streamed_evidence(found, evidence) if found is not None else None
+        heatmap = np.empty(shape, np.float32)
+        for top, bottom in row_strips(*shape):
+            rows = evidence(top, bottom)
+            if copy_evidence is None:  # the network alone (mvcam-net)
+                heatmap[top:bottom] = sigmoid(rows)
+            else:
+                heatmap[top:bottom] = self._decided(rows + copy_evidence(top, bottom))
+        if found is not None:
+            details["copy_move_pairs"] = len(found.pairs)
+            details["copy_move_repetitions"] = found.repetitions
+        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), details=details)
 
 
 def build(context: BuildContext) -> LearnedLocalizer:  # registry builder

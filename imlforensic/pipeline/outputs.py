@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imlforensic.io.atomic import atomic_write_bytes, atomic_write_json
-from imlforensic.io.render import encode_png, heatmap_to_colour, heatmap_to_grey, mask_to_grey, render_overlay
+from imlforensic.io.render import (
+    encode_png,
+    heatmap_to_colour_bgr,
+    heatmap_to_grey,
+    mask_to_grey,
+    overlay_size,
+    render_overlay,
+)
 from imlforensic.pipeline.records import ResultRecord, parse_record
 from imlforensic.views.pictures import VIEWS
 
@@ -67,14 +74,15 @@ def split_output_name(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _renderers(analysis: Analysis) -> dict[str, Callable[[], np.ndarray]]:
+def _renderers(analysis: Analysis) -> dict[str, Callable[[], bytes]]:
+    """PNG bytes of every kind of map, made when called."""
     return {
-        "heatmap": lambda: heatmap_to_grey(analysis.heatmap),
-        "heatmap_color": lambda: heatmap_to_colour(analysis.heatmap),
-        "mask": lambda: mask_to_grey(analysis.mask),
-        "overlay": lambda: render_overlay(analysis.image.rgb, analysis.mask),
-        "coarse_heatmap": lambda: heatmap_to_grey(analysis.output.heatmap),
-        "coarse_overlay": lambda: render_overlay(analysis.image.rgb, analysis.coarse_mask),
+        "heatmap": lambda: encode_png(heatmap_to_grey(analysis.heatmap)),
+        "heatmap_color": lambda: encode_png(heatmap_to_colour_bgr(analysis.heatmap), bgr=True),
+        "mask": lambda: encode_png(mask_to_grey(analysis.mask)),
+        "overlay": lambda: encode_png(render_overlay(analysis.image.rgb, analysis.mask)),
+        "coarse_heatmap": lambda: encode_png(heatmap_to_grey(analysis.output.heatmap)),
+        "coarse_overlay": lambda: encode_png(render_overlay(analysis.image.rgb, analysis.coarse_mask)),
     }
 
 
@@ -83,7 +91,7 @@ def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
     renderers = _renderers(analysis)
     kinds = map_kinds(analysis.refined)
     written = {}
-    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: encode_png(renderers[kind]()), kinds)):
+    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: renderers[kind](), kinds)):
         path = outputs.path(kind)
         atomic_write_bytes(path, encoded)
         written[kind] = path.name
@@ -109,9 +117,27 @@ def has_views(record: ResultRecord, outputs: OutputSet, views: tuple[str, ...]) 
     )
 
 
+PREVIEW_KINDS = ("overlay", "coarse_overlay")
+"""Kinds written at :func:`~imlforensic.io.render.overlay_size`: smaller than a large picture."""
+
+
+def downscaled_outputs(record: ResultRecord) -> dict[str, dict[str, float]]:
+    """The record's ``downscaled`` entry: the size and scale of every preview kind it lists that
+    is smaller than the picture."""
+    height, width = record.input.height, record.input.width
+    if not height or not width:
+        return {}
+    shown_height, shown_width = overlay_size(height, width)
+    if (shown_height, shown_width) == (height, width):
+        return {}
+    size = {"width": shown_width, "height": shown_height, "scale": round(shown_width / width, 6)}
+    return {kind: dict(size) for kind in PREVIEW_KINDS if kind in record.outputs}
+
+
 def write_record(record: ResultRecord, outputs: OutputSet) -> Path:
     path = outputs.path("json")
     record.outputs["json"] = path.name
+    record.downscaled = downscaled_outputs(record)
     atomic_write_json(path, record.to_json())
     return path
 

@@ -32,6 +32,9 @@ Result record (``NAME.json``, and one line of ``--json`` output), schema ``imlfo
     notes      sentences about evidence that was weighed but did not decide the verdict
     threshold, settings (command, device, max_pixels, threshold; boxes and notes for refine),
     outputs (file names by kind), timings_s, tool, created,
+    downscaled  outputs written smaller than the picture, by kind: ``width``, ``height`` and
+               ``scale`` (the overlay of a picture above 4.2 megapixels is a preview, see
+               :func:`imlforensic.io.render.overlay_size`); absent when every output has its size
     origin     ``method`` (the tool's analysis), ``heatmap`` (an analyst's map, refined) or
                ``boxes`` (an analyst's boxes turned into a mask)
     reliability  whether the picture is of the kind the method was made for: ``in_domain``,
@@ -224,6 +227,7 @@ class ResultRecord:
     metadata: dict[str, Any] | None = None  # forensics.metadata.Metadata.to_json()
     jpeg: dict[str, Any] | None = None  # forensics.jpeg.JpegForensics.to_json()
     notes: list[str] = field(default_factory=list)
+    downscaled: dict[str, dict[str, Any]] = field(default_factory=dict)  # outputs smaller than the picture
     extra: dict[str, Any] = field(default_factory=dict)
 
     schema = RESULT_SCHEMA
@@ -253,6 +257,7 @@ class ResultRecord:
         "metadata",
         "jpeg",
         "notes",
+        "downscaled",
     )
 
     @property
@@ -302,6 +307,7 @@ class ResultRecord:
             }
             | ({"output_name": self.output_name} if self.output_name is not None else {})
             | ({"reliability": self.reliability.to_json()} if self.reliability is not None else {})
+            | ({"downscaled": {k: dict(v) for k, v in self.downscaled.items()}} if self.downscaled else {})
             | self.extra
         )
 
@@ -309,6 +315,7 @@ class ResultRecord:
     def from_json(cls, data: dict[str, Any]) -> ResultRecord:
         probs = data.get("class_probs")
         outputs, timings, details, tool = (data.get(k) for k in ("outputs", "timings_s", "details", "tool"))
+        downscaled = data.get("downscaled")
         return cls(
             input=InputInfo.from_json(data.get("input")),
             verdict=str(data.get("verdict") or "?"),
@@ -336,6 +343,9 @@ class ResultRecord:
             metadata=_mapping(data.get("metadata")),
             jpeg=_mapping(data.get("jpeg")),
             notes=[str(n) for n in data["notes"]] if isinstance(data.get("notes"), list) else [],
+            downscaled={str(k): dict(v) for k, v in downscaled.items() if isinstance(v, dict)}
+            if isinstance(downscaled, dict)
+            else {},
             extra=_known(data, set(cls.FIELDS)),
         )
 

@@ -13,11 +13,14 @@ JPEG quantisation removes it, so the weight is 1 for lossless files and JPEG qua
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import cv2
 import numpy as np
 
-from imlforensic.views.error_level import sel_anomaly
-from imlforensic.views.noise import noise_anomaly
+from imlforensic.chunked import LinearRows
+from imlforensic.views.error_level import SelWindows, reduction_factor, sel_anomaly
+from imlforensic.views.noise import noise_anomaly, streamed_noise_z
 
 # python benchmarks/calibrate_classical.py ../shared/data/photos --per-source 60
 # -> sel: centre=6.460 width=1.783; noise: centre=4.104 width=1.255
@@ -46,6 +49,50 @@ def raw_anomaly(rgb: np.ndarray, view: str) -> np.ndarray:
 def raw_anomalies(rgb: np.ndarray) -> dict[str, np.ndarray]:
     """Uncalibrated anomaly maps of every view."""
     return {view: raw_anomaly(rgb, view) for view in CALIBRATION}
+
+
+@dataclass
+class ReducedMap:
+    """A :func:`raw_anomaly` of a large picture held at 1/``factor`` of its size (issue 16);
+    :meth:`rows` enlarges a strip of it to the picture's size."""
+
+    values: np.ndarray  # (H // factor, W // factor) float32
+    factor: int
+    shape: tuple[int, int]  # the picture's (H, W)
+    _enlarged: LinearRows = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._enlarged = LinearRows(self.values, self.shape, (1.0 / self.factor, 1.0 / self.factor))
+
+    def rows(self, top: int, bottom: int) -> np.ndarray:
+        return self._enlarged.rows(top, bottom)
+
+
+def reduced_anomaly(rgb: np.ndarray, view: str) -> ReducedMap:
+    """:func:`raw_anomaly` without a full-size map: the anomaly at 1/f of the picture's size
+    (f = :func:`~imlforensic.views.error_level.reduction_factor`, the resolution the sel view
+    computes at anyway), computed in strips against the whole picture's statistics and smoothed
+    there with :func:`smoothing_sigma` / f. Smoothing before enlarging rather than after differs
+    from :func:`raw_anomaly` only by the interpolation's own blur (variance f^2 / 6 pixels^2 against
+    the smoothing's sigma^2 >= 1000 pixels^2 for a picture of this size)."""
+    height, width = rgb.shape[:2]
+    factor = reduction_factor(height, width)
+    size = (height // factor, width // factor)
+    if view == "sel":
+        values = SelWindows.of(rgb, factor=factor).anomaly()
+    elif view == "noise":
+        z = streamed_noise_z(rgb)
+        if z is None:
+            values = np.zeros(size, np.float32)
+        else:
+            cell = 16 // factor  # a 16-pixel block is 16 / f cells; block centres line up as in noise_anomaly
+            values = cv2.resize(z, (z.shape[1] * cell, z.shape[0] * cell), interpolation=cv2.INTER_LINEAR)
+            values = np.ascontiguousarray(values[: size[0], : size[1]])
+    else:
+        raise ValueError(f"unknown view {view!r}")
+    return ReducedMap(
+        cv2.GaussianBlur(values, (0, 0), smoothing_sigma(height, width) / factor), factor, (height, width)
+    )
 
 
 AUTHENTIC_MEDIAN_LOGIT = -3.0

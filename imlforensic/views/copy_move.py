@@ -32,11 +32,14 @@ repetition are counted in ``CopyMoveResult.repetitions``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from scipy import ndimage
+
+from imlforensic.chunked import LinearRows, median_of, median_ranks, order_statistics, row_strips
 
 WORK_AREA = 250_000  # pixels of the working image
 MAX_UPSCALE = 3.0
@@ -68,8 +71,15 @@ class CopyPair:
     matrix: np.ndarray  # 2 x 3 similarity mapping one region onto the other
     keypoints: int  # inlier keypoint pairs
     area: float  # fraction of the image covered by one of the two regions
-    source: np.ndarray = field(repr=False)  # H x W float32 in [0, 1]: the region ``matrix`` maps ...
+    source: np.ndarray = field(repr=False)  # float32 in [0, 1]: the region ``matrix`` maps ...
     target: np.ndarray = field(repr=False)  # ... onto this one (which is the copy is not known)
+    # H x W, or at the working size when found with full_size=False (full() enlarges them)
+
+    def full(self, region: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """``source`` or ``target`` at the image's size."""
+        if region.shape == shape:
+            return region
+        return cv2.resize(region, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
     def as_dict(self) -> dict:
         rotation = float(np.degrees(np.arctan2(self.matrix[1, 0], self.matrix[0, 0])))
@@ -93,7 +103,9 @@ class CopyMoveResult:
         """H x W float32: 1 on both regions of every pair found, 0 elsewhere."""
         found = np.zeros(self.shape, np.float32)
         for pair in self.pairs:
-            found = np.maximum(found, np.maximum(pair.source, pair.target))
+            found = np.maximum(
+                found, np.maximum(pair.full(pair.source, self.shape), pair.full(pair.target, self.shape))
+            )
         return found
 
 
@@ -249,8 +261,9 @@ def _region_with_keypoints(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.isin(labels, hit)
 
 
-def find_copies(rgb: np.ndarray) -> CopyMoveResult:
-    """Duplicated regions of an RGB image (module docstring)."""
+def find_copies(rgb: np.ndarray, full_size: bool = True) -> CopyMoveResult:
+    """Duplicated regions of an RGB image (module docstring); with ``full_size`` False the pairs'
+    regions are kept at the working size (large pictures: :func:`streamed_evidence`)."""
     height, width = rgb.shape[:2]
     scale = min(MAX_UPSCALE, float(np.sqrt(WORK_AREA / (height * width))))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -283,6 +296,8 @@ def find_copies(rgb: np.ndarray) -> CopyMoveResult:
         in_image[:, 2] /= scale  # same rotation and scale, shift in image pixels
         regions = [
             cv2.resize(region.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+            if full_size
+            else region.astype(np.float32)
             for region in (source, target)
         ]
         result.pairs.append(
@@ -291,6 +306,15 @@ def find_copies(rgb: np.ndarray) -> CopyMoveResult:
             )
         )
     return result
+
+
+def _shares(medians: list[float]) -> list[float]:
+    """The evidence weights of a pair's source and target from the other evidence's medians over them."""
+    shares = []
+    for difference in (medians[0] - medians[1], medians[1] - medians[0]):
+        share = EVIDENCE_LOGIT + np.log(2.0) - np.logaddexp(0.0, -difference)  # E + log(2 sigmoid(d))
+        shares.append(max(float(share), 0.0))
+    return shares
 
 
 def evidence_logits(result: CopyMoveResult, other: np.ndarray) -> np.ndarray:
@@ -306,11 +330,37 @@ def evidence_logits(result: CopyMoveResult, other: np.ndarray) -> np.ndarray:
     Pixels in no pair get 0; where pairs overlap, the largest value counts."""
     evidence = np.zeros(result.shape, np.float32)
     for pair in result.pairs:
-        medians = [
-            float(np.median(other[region >= 0.5])) if (region >= 0.5).any() else 0.0
-            for region in (pair.source, pair.target)
-        ]
-        for region, difference in ((pair.source, medians[0] - medians[1]), (pair.target, medians[1] - medians[0])):
-            share = EVIDENCE_LOGIT + np.log(2.0) - np.logaddexp(0.0, -difference)  # E + log(2 sigmoid(d))
-            evidence = np.maximum(evidence, region * max(float(share), 0.0))
+        regions = [pair.full(region, result.shape) for region in (pair.source, pair.target)]
+        medians = [float(np.median(other[region >= 0.5])) if (region >= 0.5).any() else 0.0 for region in regions]
+        for region, share in zip(regions, _shares(medians)):
+            evidence = np.maximum(evidence, region * share)
     return evidence
+
+
+def streamed_evidence(
+    result: CopyMoveResult, other: Callable[[int, int], np.ndarray]
+) -> Callable[[int, int], np.ndarray]:
+    """:func:`evidence_logits` of a large picture, a strip of rows at a time: ``other(top, bottom)``
+    gives rows of the other evidence; returns the function that gives the same rows of this one.
+    The medians are exact (:func:`imlforensic.chunked.order_statistics`, two passes over ``other``);
+    the regions are enlarged from the working size where a strip needs them."""
+    shape = result.shape
+    regions = [[LinearRows(region, shape) for region in (pair.source, pair.target)] for pair in result.pairs]
+
+    def chunks() -> Iterator[tuple[np.ndarray, ...]]:
+        for top, bottom in row_strips(*shape):
+            values = other(top, bottom)
+            yield tuple(values[region.rows(top, bottom) >= 0.5] for pair in regions for region in pair)
+
+    found = order_statistics(chunks, 2 * len(regions), median_ranks) if regions else []
+    medians = [median_of(values) if values else 0.0 for values in found]
+    shares = [_shares(medians[2 * i : 2 * i + 2]) for i in range(len(regions))]
+
+    def rows(top: int, bottom: int) -> np.ndarray:
+        evidence = np.zeros((bottom - top, shape[1]), np.float32)
+        for pair, weights in zip(regions, shares):
+            for region, share in zip(pair, weights):
+                evidence = np.maximum(evidence, region.rows(top, bottom) * share)
+        return evidence
+
+    return rows

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imlforensic.chunked import row_strips
+
 # The first 20 AC frequencies in zig-zag order, as (row, column).
 ZIGZAG_AC = (
     (0, 1),
@@ -96,6 +98,35 @@ class FrequencyFit:
     ratio: np.ndarray | None  # log(n_q1(x) / Z) by bin, for the per-block ratios
 
 
+def _fit(frequency: tuple[int, int], q2: float, counts: np.ndarray, shifted_counts: np.ndarray) -> FrequencyFit:
+    """The best primary step for one frequency from its histogram and its shifted-grid histogram (step 2)."""
+    values = np.arange(-MAX_VALUE, MAX_VALUE + 1)
+    histogram = counts.astype(np.float64)
+    p0 = shifted_counts + 1.0
+    p0 /= p0.sum()
+    best_gain, best_ratio, best_q1 = 0.0, None, None
+    for q1 in range(1, int(3 * q2) + 3):
+        if q1 == q2:
+            continue
+        # n_q1(x): how many multiples of q1 round to x steps of q2
+        n = np.ceil((values + 0.5) * q2 / q1 - 1e-9) - np.ceil((values - 0.5) * q2 / q1 - 1e-9)
+        if np.all(n == 1):
+            continue
+        weights = np.maximum(n, EMPTY_BIN)
+        z = float((weights * p0).sum())
+        gain = float((histogram * (np.log(weights / z))).sum())  # log p1 - log p0, summed
+        if gain > best_gain:
+            best_gain, best_ratio, best_q1 = gain, np.log(weights / z), q1
+    total = max(float(histogram.sum()), 1.0)
+    if best_ratio is None or best_gain < MIN_GAIN * histogram.sum():
+        return FrequencyFit(frequency, float(q2), None, best_gain / total, None)
+    return FrequencyFit(frequency, float(q2), best_q1, best_gain / total, best_ratio)
+
+
+def _histogram(x: np.ndarray) -> np.ndarray:
+    return np.bincount(_bins(x), minlength=2 * MAX_VALUE + 1)
+
+
 def frequency_fits(
     rgb: np.ndarray, luma_table: np.ndarray, frequencies: int = 15
 ) -> tuple[dict[tuple[int, int], np.ndarray], list[FrequencyFit]]:
@@ -106,35 +137,48 @@ def frequency_fits(
     luma = jfif_luminance(rgb)
     coefficients = block_dct(luma)
     shifted = block_dct(luma[4:, 4:])
-    values = np.arange(-MAX_VALUE, MAX_VALUE + 1)
     fits: list[FrequencyFit] = []
     quantised: dict[tuple[int, int], np.ndarray] = {}
     for i, j in ZIGZAG_AC[:frequencies]:
         q2 = table[i, j]
         x = np.rint(coefficients[:, :, i, j] / q2).astype(np.int64)
         quantised[(i, j)] = x.astype(np.int32)
-        histogram = np.bincount(_bins(x), minlength=values.size).astype(np.float64)
-        p0 = np.bincount(_bins(np.rint(shifted[:, :, i, j] / q2).astype(np.int64)), minlength=values.size) + 1.0
-        p0 /= p0.sum()
-        best_gain, best_ratio, best_q1 = 0.0, None, None
-        for q1 in range(1, int(3 * q2) + 3):
-            if q1 == q2:
-                continue
-            # n_q1(x): how many multiples of q1 round to x steps of q2
-            n = np.ceil((values + 0.5) * q2 / q1 - 1e-9) - np.ceil((values - 0.5) * q2 / q1 - 1e-9)
-            if np.all(n == 1):
-                continue
-            weights = np.maximum(n, EMPTY_BIN)
-            z = float((weights * p0).sum())
-            gain = float((histogram * (np.log(weights / z))).sum())  # log p1 - log p0, summed
-            if gain > best_gain:
-                best_gain, best_ratio, best_q1 = gain, np.log(weights / z), q1
-        total = max(float(histogram.sum()), 1.0)
-        if best_ratio is None or best_gain < MIN_GAIN * histogram.sum():
-            fits.append(FrequencyFit((i, j), float(q2), None, best_gain / total, None))
-        else:
-            fits.append(FrequencyFit((i, j), float(q2), best_q1, best_gain / total, best_ratio))
+        shifted_x = np.rint(shifted[:, :, i, j] / q2).astype(np.int64)
+        fits.append(_fit((i, j), float(q2), _histogram(x), _histogram(shifted_x)))
     return quantised, fits
+
+
+def streamed_double_quantisation_llr(
+    rgb: np.ndarray, luma_table: np.ndarray, frequencies: int = 15
+) -> tuple[np.ndarray, int]:
+    """:func:`double_quantisation_llr` computed a strip of block rows at a time (large pictures).
+
+    The same numbers: the histograms are counts summed over strips (the shifted grid's blocks
+    counted in the strip where they start), then each block's ratio comes from its own pixels."""
+    table = np.asarray(luma_table, dtype=np.float64).reshape(8, 8)
+    height, width = rgb.shape[:2]
+    strips = list(row_strips(height // 8 * 8, width, align=8))
+    chosen = ZIGZAG_AC[:frequencies]
+    counts = np.zeros((len(chosen), 2 * MAX_VALUE + 1), np.int64)
+    shifted_counts = np.zeros_like(counts)
+    for top, bottom in strips:
+        luma = jfif_luminance(rgb[top : min(height, bottom + 4)])
+        coefficients, shifted = block_dct(luma[: bottom - top]), block_dct(luma[4:, 4:])
+        for k, (i, j) in enumerate(chosen):
+            counts[k] += _histogram(np.rint(coefficients[:, :, i, j] / table[i, j]).astype(np.int64))
+            shifted_counts[k] += _histogram(np.rint(shifted[:, :, i, j] / table[i, j]).astype(np.int64))
+    fits = [_fit((i, j), float(table[i, j]), counts[k], shifted_counts[k]) for k, (i, j) in enumerate(chosen)]
+    llr = np.zeros((height // 8, width // 8))
+    used = [fit for fit in fits if fit.ratio is not None]
+    for top, bottom in strips if used else []:
+        coefficients = block_dct(jfif_luminance(rgb[top:bottom]))
+        part = llr[top // 8 : bottom // 8]
+        for fit in used:
+            i, j = fit.frequency
+            assert fit.ratio is not None
+            x = np.rint(coefficients[:, :, i, j] / fit.q2).astype(np.int64).astype(np.int32)
+            part += fit.ratio[_bins(x)].reshape(part.shape)
+    return llr, len(used)
 
 
 def double_quantisation_llr(rgb: np.ndarray, luma_table: np.ndarray, frequencies: int = 15) -> tuple[np.ndarray, int]:
@@ -151,17 +195,37 @@ def double_quantisation_llr(rgb: np.ndarray, luma_table: np.ndarray, frequencies
     return llr, used
 
 
-def llr_map(rgb: np.ndarray, luma_table: np.ndarray | None, smooth_blocks: int = 3) -> np.ndarray:
-    """Per-pixel log-likelihood ratio (float32, image size): each block's value, averaged over
-    ``smooth_blocks`` x ``smooth_blocks`` neighbouring blocks; zeros without a usable table."""
+def smoothed_llr(
+    rgb: np.ndarray, luma_table: np.ndarray | None, smooth_blocks: int = 3, streamed: bool = False
+) -> np.ndarray | None:
+    """Per-block log-likelihood ratio averaged over ``smooth_blocks`` x ``smooth_blocks`` neighbouring
+    blocks (float32, H // 8 x W // 8); None without a usable table or without double compression.
+    ``streamed``: computed a strip at a time (:func:`streamed_double_quantisation_llr`)."""
     import cv2
 
     h, w = rgb.shape[:2]
     if luma_table is None or min(h, w) < 16:
-        return np.zeros((h, w), np.float32)
-    llr, used = double_quantisation_llr(rgb, luma_table)
+        return None
+    llr, used = (streamed_double_quantisation_llr if streamed else double_quantisation_llr)(rgb, luma_table)
     if not used:
+        return None
+    return cv2.blur(llr.astype(np.float32), (smooth_blocks, smooth_blocks), borderType=cv2.BORDER_REFLECT)
+
+
+def block_pixels(blocks: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Pixels [top, bottom) x [left, right) of :func:`llr_map` from its per-block values
+    (each block's value over its 8 x 8 pixels, the last block's beyond the grid)."""
+    rows = np.minimum(np.arange(top, bottom) // 8, blocks.shape[0] - 1)
+    cols = np.minimum(np.arange(left, right) // 8, blocks.shape[1] - 1)
+    return blocks[np.ix_(rows, cols)]
+
+
+def llr_map(rgb: np.ndarray, luma_table: np.ndarray | None, smooth_blocks: int = 3) -> np.ndarray:
+    """Per-pixel log-likelihood ratio (float32, image size): each block's value, averaged over
+    ``smooth_blocks`` x ``smooth_blocks`` neighbouring blocks; zeros without a usable table."""
+    h, w = rgb.shape[:2]
+    llr = smoothed_llr(rgb, luma_table, smooth_blocks)
+    if llr is None:
         return np.zeros((h, w), np.float32)
-    llr = cv2.blur(llr.astype(np.float32), (smooth_blocks, smooth_blocks), borderType=cv2.BORDER_REFLECT)
     pixels = np.repeat(np.repeat(llr, 8, axis=0), 8, axis=1)
     return np.pad(pixels, ((0, h - pixels.shape[0]), (0, w - pixels.shape[1])), mode="edge")
