@@ -20,6 +20,8 @@ from imlforensic.cli.common import (
     MaxPixels,
     Methods,
     Quiet,
+    RayActors,
+    RayAddress,
     Recursive,
     RefinerOption,
     SamCheckpoint,
@@ -64,6 +66,8 @@ class AnalysisOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     weights: Path | None = None
     quiet: bool = False
+    ray: str | None = None  # --ray ADDRESS: the analysis on Ray actors
+    ray_actors: int | None = None
 
 
 def build_request(options: AnalysisOptions) -> RunRequest:
@@ -88,10 +92,21 @@ def build_request(options: AnalysisOptions) -> RunRequest:
 
 
 def execute(
-    request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, quiet: bool = False
+    request: RunRequest,
+    on_record: Callable[[ResultRecord], None] | None = None,
+    quiet: bool = False,
+    ray: str | None = None,
+    ray_actors: int | None = None,
 ) -> RunReport:
-    """Run the request; its global problems exit with one line (usage 2, others 1)."""
+    """Run the request (on Ray actors with ``ray``); its global problems exit with one line (usage 2, others 1)."""
     try:
+        if ray is not None:
+            from imlforensic.pipeline.ray_batch import RayUnavailable, run_on_ray
+
+            try:
+                return run_on_ray(request, ray, on_record=on_record, show_progress=not quiet, actors=ray_actors)
+            except RayUnavailable as exc:
+                fail(str(exc))
         return run_inputs(request, on_record=on_record, show_progress=not quiet)
     except NoInputsError as exc:
         usage_error(str(exc))
@@ -136,7 +151,11 @@ def _run(options: AnalysisOptions, json_lines: bool) -> None:
     request = build_request(options)
     several = len(request.analyzers) > 1
     report = execute(
-        request, lambda record: _print_record(record, json_lines, options.write_maps, several), quiet=options.quiet
+        request,
+        lambda record: _print_record(record, json_lines, options.write_maps, several),
+        quiet=options.quiet,
+        ray=options.ray,
+        ray_actors=options.ray_actors,
     )
     finish(options.command, report, json_lines, options.quiet, options.out)
 
@@ -155,6 +174,8 @@ def detect(
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     weights: Weights = None,
+    ray: RayAddress = None,
+    ray_actors: RayActors = None,
 ) -> None:
     """Say whether each image was edited: verdict and score per image.
 
@@ -165,6 +186,8 @@ def detect(
       imlforensic detect photo.jpg
 
       imlforensic detect ~/case42/*.jpg --json > verdicts.jsonl
+
+      imlforensic detect /shared/archive -r --json --ray auto > verdicts.jsonl
     """
     options = AnalysisOptions(
         command="detect",
@@ -178,6 +201,8 @@ def detect(
         max_pixels=max_pixels,
         weights=weights,
         quiet=quiet,
+        ray=ray,
+        ray_actors=ray_actors,
     )
     _run(options, json_lines)
 
@@ -204,6 +229,8 @@ def localize(
     refiner: RefinerOption = None,
     sam_checkpoint: SamCheckpoint = None,
     weights: Weights = None,
+    ray: RayAddress = None,
+    ray_actors: RayActors = None,
 ) -> None:
     """Outline the edited regions of each image.
 
@@ -220,6 +247,8 @@ def localize(
       imlforensic localize photo.jpg --refiner sam
 
       imlforensic localize photo.jpg -m mvcam -m classical --out results/
+
+      imlforensic localize /shared/archive -r --out /shared/out --skip-existing --ray auto
     """
     options = AnalysisOptions(
         command="localize",
@@ -235,5 +264,7 @@ def localize(
         max_pixels=max_pixels,
         weights=weights,
         quiet=quiet,
+        ray=ray,
+        ray_actors=ray_actors,
     )
     _run(options, json_lines)

@@ -76,16 +76,26 @@ def _renderers(analysis: Analysis) -> dict[str, Callable[[], np.ndarray]]:
     }
 
 
-def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
-    """Write the four PNGs (and the two coarse ones when refined); return file names by kind."""
+def encode_maps(analysis: Analysis) -> dict[str, bytes]:
+    """The PNG bytes of every map of ``analysis`` by kind (the two coarse ones too when refined)."""
     renderers = _renderers(analysis)
     kinds = map_kinds(analysis.refined)
+    return dict(zip(kinds, _ENCODERS.map(lambda kind: encode_png(renderers[kind]()), kinds)))
+
+
+def write_encoded(encoded: dict[str, bytes], outputs: OutputSet) -> dict[str, str]:
+    """Write maps made by :func:`encode_maps` (here or in another process); file names by kind."""
     written = {}
-    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: encode_png(renderers[kind]()), kinds)):
+    for kind, data in encoded.items():
         path = outputs.path(kind)
-        atomic_write_bytes(path, encoded)
+        atomic_write_bytes(path, data)
         written[kind] = path.name
     return written
+
+
+def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
+    """Write the four PNGs (and the two coarse ones when refined); return file names by kind."""
+    return write_encoded(encode_maps(analysis), outputs)
 
 
 def write_record(record: ResultRecord, outputs: OutputSet) -> Path:

@@ -12,17 +12,17 @@ refiner and threshold (a resumed batch). A failing input is reported and the bat
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imlforensic.io.hashing import sha256_file
-from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image
+from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from imlforensic.io.messages import one_line
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.batch import BatchResult, InputFailure, run_batch
-from imlforensic.pipeline.inputs import InputItem, expand_inputs
-from imlforensic.pipeline.outputs import OutputSet, map_kinds, read_existing, write_maps, write_record
+from imlforensic.pipeline.inputs import Expansion, InputItem, expand_inputs
+from imlforensic.pipeline.outputs import OutputSet, encode_maps, map_kinds, read_existing, write_encoded, write_record
 from imlforensic.pipeline.records import ErrorRecord, ResultRecord, RunSettings
 from imlforensic.registry.weights import WeightsError
 
@@ -101,14 +101,28 @@ def method_folders(analyzers: list[Analyzer]) -> list[str]:
     return names
 
 
-def run_inputs(
-    request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, show_progress: bool = True
-) -> RunReport:
-    """Analyse every input with every analyzer (see the module docstring).
+@dataclass
+class MethodSlot:
+    """One analyzer of a run and where and how its outputs go."""
 
-    Raises :class:`NoInputsError` when nothing was found, :class:`OutputFolderError` when ``out``
-    cannot be written and :class:`MethodLoadError` when a model cannot be built; every per-input
-    problem is in the report instead.
+    analyzer: Analyzer
+    folder: str  # sub-folder of --out ("" for one method)
+    kinds: tuple[str, ...]  # map kinds written (none for detect)
+    settings: RunSettings
+
+
+@dataclass
+class Product:
+    """One image analysed by one method: its record and its encoded maps (not yet written)."""
+
+    record: ResultRecord
+    maps: dict[str, bytes] = field(default_factory=dict)
+
+
+def prepare(request: RunRequest) -> tuple[Expansion, list[MethodSlot]]:
+    """Expand the inputs, check the output folder and load every model (the run's global checks).
+
+    Raises :class:`NoInputsError`, :class:`OutputFolderError` or :class:`MethodLoadError`.
     """
     expansion = expand_inputs(
         request.inputs, recursive=request.recursive, exclude=[request.out] if request.out is not None else []
@@ -127,43 +141,82 @@ def run_inputs(
                 f" with refiner {analyzer.refiner_entry.name!r}" if analyzer.refiner_entry else ""
             )
             raise MethodLoadError(f"cannot load {what}: {one_line(exc)}") from None
-    folders = method_folders(request.analyzers)
-    kinds = [
-        map_kinds(analyzer.refiner_entry is not None) if request.write_maps else () for analyzer in request.analyzers
-    ]
-    settings = [
-        RunSettings(
-            command=request.command, device=request.device, max_pixels=request.max_pixels, threshold=analyzer.threshold
+    slots = [
+        MethodSlot(
+            analyzer=analyzer,
+            folder=folder,
+            kinds=map_kinds(analyzer.refiner_entry is not None) if request.write_maps else (),
+            settings=RunSettings(
+                command=request.command,
+                device=request.device,
+                max_pixels=request.max_pixels,
+                threshold=analyzer.threshold,
+            ),
         )
-        for analyzer in request.analyzers
+        for analyzer, folder in zip(request.analyzers, method_folders(request.analyzers))
     ]
+    return expansion, slots
+
+
+def output_set(request: RunRequest, slot: MethodSlot, item: InputItem) -> OutputSet | None:
+    return OutputSet(request.out / slot.folder / item.rel) if request.out is not None else None
+
+
+def existing_records(request: RunRequest, slots: list[MethodSlot], item: InputItem) -> list[ResultRecord | None]:
+    """Per slot, the record of an earlier run to reuse (``--skip-existing``), else None."""
+    if not request.skip_existing:
+        return [None] * len(slots)
+    return [_existing(output_set(request, slot, item), slot.kinds, item, slot.analyzer) for slot in slots]
+
+
+def analyse_item(
+    item: InputItem, slots: list[MethodSlot], todo: list[int], max_pixels: int
+) -> Iterator[tuple[int, Product]]:
+    """Decode ``item`` once and analyse it with the slots numbered in ``todo``, one after the
+    other (maps encoded in memory); yields ``(slot index, product)``.
+
+    The same function runs in this process (:func:`run_inputs`) and on Ray actors
+    (:mod:`imlforensic.pipeline.ray_batch`), which is why their results are the same bytes.
+    """
+    if not todo:
+        return
+    image = load_image(item.path, max_pixels=max_pixels, display=item.display)
+    for index in todo:
+        slot = slots[index]
+        analysis = slot.analyzer.analyse(image)
+        yield index, Product(analysis.record(slot.settings), encode_maps(analysis) if slot.kinds else {})
+
+
+def store(product: Product, outputs: OutputSet | None) -> ResultRecord:
+    """Write a product's maps and then its record (when there is an output folder)."""
+    record = product.record
+    if outputs is not None:
+        try:
+            record.outputs.update(write_encoded(product.maps, outputs))
+            write_record(record, outputs)
+        except OSError as exc:
+            raise InputFailure(f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}") from None
+    return record
+
+
+def run_inputs(
+    request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, show_progress: bool = True
+) -> RunReport:
+    """Analyse every input with every analyzer (see the module docstring).
+
+    Raises :class:`NoInputsError` when nothing was found, :class:`OutputFolderError` when ``out``
+    cannot be written and :class:`MethodLoadError` when a model cannot be built; every per-input
+    problem is in the report instead.
+    """
+    expansion, slots = prepare(request)
     collected: list[ResultRecord] = []
 
     def job(item: InputItem) -> tuple[list[ResultRecord], bool]:
-        image: LoadedImage | None = None
-        records, reused = [], 0
-        for analyzer, folder, kind, setting in zip(request.analyzers, folders, kinds, settings):
-            outputs = OutputSet(request.out / folder / item.rel) if request.out is not None else None
-            existing = _existing(outputs, kind, item, analyzer) if request.skip_existing else None
-            if existing is not None:
-                records.append(existing)
-                reused += 1
-                continue
-            if image is None:
-                image = load_image(item.path, max_pixels=request.max_pixels, display=item.display)
-            analysis = analyzer.analyse(image)
-            record = analysis.record(setting)
-            if outputs is not None:
-                try:
-                    if kind:
-                        record.outputs.update(write_maps(analysis, outputs))
-                    write_record(record, outputs)
-                except OSError as exc:
-                    raise InputFailure(
-                        f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}"
-                    ) from None
-            records.append(record)
-        return records, reused == len(records)
+        records = existing_records(request, slots, item)
+        todo = [index for index, record in enumerate(records) if record is None]
+        for index, product in analyse_item(item, slots, todo, request.max_pixels):
+            records[index] = store(product, output_set(request, slots[index], item))  # as each is done
+        return [record for record in records if record is not None], not todo
 
     def collect(record: ResultRecord) -> None:
         collected.append(record)
