@@ -44,7 +44,7 @@ def plot_sweep(runs: list[dict[str, Any]], dataset: str, png: Path, pdf: Path) -
     metrics = [m for m in PLOT_METRICS if any(row.get(m) is not None for run in runs for row in run["conditions"])]
     if not kinds or not metrics:
         raise ValueError("nothing to plot: no perturbed condition has a defined metric")
-    colours = plt.get_cmap("tab10").colors
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]  # tab10
     fig, axes = plt.subplots(
         len(metrics), len(kinds), figsize=(3.0 * len(kinds) + 0.6, 2.3 * len(metrics) + 0.8), squeeze=False
     )
