@@ -52,6 +52,17 @@ print(json.dumps(sorted(m for m in sys.modules if "." not in m)))
 """
 
 
+TIMM_AB = r"""
+import resource, sys
+if sys.argv[1] == "tool":
+    import imlforensic.models.network  # timm as the tool imports it (without the Hugging Face Hub client)
+else:
+    import timm, imlforensic.models.network  # timm as it imports itself, hub client included
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(usage.ru_utime + usage.ru_stime, len(sys.modules))
+"""
+
+
 def child_env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
@@ -85,7 +96,24 @@ def main() -> None:
     parser.add_argument("--method", default="mvcam")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument(
+        "--timm-ab",
+        type=int,
+        default=0,
+        help="also: N alternating imports of the network module, timm with and without its hub client",
+    )
     args = parser.parse_args()
+    if args.timm_ab:
+        found: dict[str, list[tuple[float, int]]] = {"plain": [], "tool": []}
+        for _ in range(args.timm_ab):
+            for mode in found:
+                out = timed([sys.executable, "-c", TIMM_AB, mode])[2].split()
+                found[mode].append((float(out[0]), int(out[1])))
+        for mode, values in found.items():
+            print(
+                f"import imlforensic.models.network, timm {'as the tool imports it' if mode == 'tool' else 'with its hub client'}: "
+                f"CPU median {statistics.median(v[0] for v in values):.2f} s of {[round(v[0], 2) for v in values]}, {values[0][1]} modules"
+            )
     import cv2
     import numpy as np
     from skimage import data
