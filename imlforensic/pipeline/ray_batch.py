@@ -135,7 +135,7 @@ def connect(ray: Any, address: str) -> bool:
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     try:
         if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ...: one line
