@@ -34,7 +34,7 @@ def test_ray_batch_matches_local_batch_and_resumes(tmp_path, runner):
         env=child_env(),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "4 input(s): 2 analysed, 2 skipped (already done)" in run.stderr

@@ -135,6 +135,10 @@ def connect(ray: Any, address: str) -> bool:
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     try:
         if address == "local":
+            # On a busy machine Ray's metrics agent can take longer to start than the raylet waits
+            # for it (30 s), which kills the new instance; the run needs no metrics.
+            os.environ.setdefault("RAY_enable_metrics_collection", "0")
+            os.environ.setdefault("RAY_agent_register_timeout_ms", "600000")
             ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
