@@ -30,10 +30,10 @@ def test_classical_views_find_a_jpeg_splice(tmp_path, runner, photos, method):
     image = save(rgb, tmp_path / "in" / "splice.png")
     result = runner.invoke(app, ["localize", str(image), "--out", str(tmp_path / "out"), "--method", method])
     assert result.exit_code == 0, result.output
-    mask = cv2.imread(str(tmp_path / "out" / "splice.mask.png"), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(str(tmp_path / "out" / "splice.png.mask.png"), cv2.IMREAD_GRAYSCALE)
     assert set(np.unique(mask)) <= {0, 255}
     assert f1_score(truth, mask > 127) > 0.45
-    record = json.loads((tmp_path / "out" / "splice.json").read_text())
+    record = json.loads((tmp_path / "out" / "splice.png.json").read_text())
     assert record["verdict"] == "manipulated" and record["score"] >= record["threshold"]
 
 
@@ -48,7 +48,7 @@ def test_noise_view_ranks_a_noisier_region_high(tmp_path, runner, photos):
     image = save(np.clip(rgb, 0, 255).astype(np.uint8), tmp_path / "noisy.png")
     result = runner.invoke(app, ["localize", str(image), "--out", str(tmp_path / "o"), "--method", "noise"])
     assert result.exit_code == 0, result.output
-    heatmap = cv2.imread(str(tmp_path / "o" / "noisy.heatmap.png"), cv2.IMREAD_GRAYSCALE) / 255.0
+    heatmap = cv2.imread(str(tmp_path / "o" / "noisy.png.heatmap.png"), cv2.IMREAD_GRAYSCALE) / 255.0
     assert auc(truth, heatmap) > 0.85
 
 
@@ -67,7 +67,7 @@ def test_outputs_shape_and_record(tmp_path, runner, photos):
     before = hashlib.sha256(image.read_bytes()).hexdigest()
     result = runner.invoke(app, ["localize", str(image), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    files = outputs_of(tmp_path / "o", "rocket")
+    files = outputs_of(tmp_path / "o", "rocket.jpg")
     assert all(f.is_file() for f in files)
     h, w = photos["rocket"].shape[:2]
     grey = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
@@ -97,13 +97,13 @@ def test_batch_with_broken_files_writes_good_ones_and_exits_1(tmp_path, runner, 
     (folder / "truncated.jpg").write_bytes(full[: len(full) // 3])
     result = runner.invoke(app, ["localize", str(folder), "-r", "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
-    for rel in ("good1", "sub/good2"):
+    for rel in ("good1.jpg", "sub/good2.png"):
         assert all(f.is_file() for f in outputs_of(tmp_path / "out", rel)), rel
     err = result.stderr
     for name in ("notes.jpg", "empty.png", "truncated.jpg"):
         assert sum(name in line and line.startswith("error:") for line in err.splitlines()) == 1
     assert "3 failed" in err
-    assert not (tmp_path / "out" / "notes.json").exists()
+    assert not (tmp_path / "out" / "notes.jpg.json").exists()
 
 
 def test_json_lines_one_object_per_image_including_failures(tmp_path, runner, photos):
@@ -124,7 +124,7 @@ def test_detect_writes_only_json_and_prints_a_line(tmp_path, runner, photos):
     image = save(photos["coffee"], tmp_path / "c.jpg", quality=90)
     result = runner.invoke(app, ["detect", str(image), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["c.json"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["c.jpg.json"]
     verdict, score, path = result.stdout.split()
     assert verdict in ("authentic", "manipulated") and 0 <= float(score) <= 1 and path == str(image)
 
@@ -135,7 +135,7 @@ def test_output_tree_mirrors_inputs_without_collisions(tmp_path, runner, photos)
     save(photos["chelsea"], tmp_path / "y" / "a.png")
     result = runner.invoke(app, ["localize", str(tmp_path / "x"), str(tmp_path / "y"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    for rel in ("x/a", "y/a.jpg", "y/a.png"):
+    for rel in ("x/a.jpg", "y/a.jpg", "y/a.png"):
         assert all(f.is_file() for f in outputs_of(tmp_path / "o", rel)), rel
     sha = {json.loads(p.read_text())["input"]["sha256"] for p in (tmp_path / "o").rglob("*.json")}
     assert len(sha) == 3
@@ -167,14 +167,14 @@ def test_skip_existing_resumes_and_redoes_changed_inputs(tmp_path, runner, photo
     image = save(photos["coffee"], tmp_path / "in" / "a.jpg", quality=90)
     out = tmp_path / "o"
     assert runner.invoke(app, ["localize", str(image), "--out", str(out)]).exit_code == 0
-    mtime = (out / "a.json").stat().st_mtime_ns
+    mtime = (out / "a.jpg.json").stat().st_mtime_ns
     result = runner.invoke(app, ["localize", str(image), "--out", str(out), "--skip-existing"])
     assert result.exit_code == 0 and "1 skipped" in result.stderr
-    assert (out / "a.json").stat().st_mtime_ns == mtime
+    assert (out / "a.jpg.json").stat().st_mtime_ns == mtime
     save(photos["rocket"], image, quality=90)  # same name, new content: must be redone
     result = runner.invoke(app, ["localize", str(image), "--out", str(out), "--skip-existing"])
     assert "1 analysed" in result.stderr
-    assert json.loads((out / "a.json").read_text())["input"]["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert json.loads((out / "a.jpg.json").read_text())["input"]["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
 
 
 def test_unwritable_output_folder(tmp_path, runner, photos):

@@ -98,7 +98,7 @@ def _broken_jpeg() -> bytes:
     "make, expected",
     [
         (lambda p: p.write_bytes(b""), "empty file"),
-        (lambda p: p.write_text("hello, not an image"), "not a recognised image format"),
+        (lambda p: p.write_text("hello, not an image"), "not a supported image format"),
         (lambda p: p.write_bytes(_png_header_only(200_000, 200_000)), "above the limit"),
         (lambda p: p.write_bytes(_broken_jpeg()), "corrupt image data"),
     ],

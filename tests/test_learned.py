@@ -254,7 +254,7 @@ def test_cli_uses_the_shipped_weights_by_default(tmp_path, runner, photos):
     assert record["method"]["name"] == "mvcam" and record["method"]["weights_sha256"] == entry.weights.sha256
     assert record["threshold"] == pytest.approx(read_metadata(weights)["thresholds"]["sel"]["threshold"])
     assert record["details"]["background_shift_logit"] >= 0.0
-    heatmap = cv2.imread(str(tmp_path / "o" / "c.heatmap.png"), cv2.IMREAD_GRAYSCALE)
+    heatmap = cv2.imread(str(tmp_path / "o" / "c.jpg.heatmap.png"), cv2.IMREAD_GRAYSCALE)
     assert heatmap.shape == (224, 320)
 
 

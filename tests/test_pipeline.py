@@ -245,8 +245,8 @@ def test_several_methods_run_into_their_own_sub_folders(runner, folder, tmp_path
         ("sel", "rocket.png"),
     ]
     for method in ("classical", "sel"):
-        assert json.loads((out / method / "coffee.json").read_text())["method"]["name"] == method
-        assert (out / method / "rocket.overlay.png").is_file()
+        assert json.loads((out / method / "coffee.png.json").read_text())["method"]["name"] == method
+        assert (out / method / "rocket.png.overlay.png").is_file()
     again = runner.invoke(
         app, ["localize", str(folder), "-m", "classical", "-m", "sel", "--out", str(out), "--skip-existing"]
     )
@@ -288,7 +288,7 @@ def test_refine_reads_the_threshold_recorded_beside_an_imlforensic_map(runner, f
             "refine",
             str(folder / "coffee.png"),
             "--heatmap",
-            str(out / "coffee.heatmap.png"),
+            str(out / "coffee.png.heatmap.png"),
             "--refiner",
             "superpixel",
             "--out",

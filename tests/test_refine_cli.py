@@ -42,8 +42,8 @@ def test_refine_writes_localize_outputs_and_the_coarse_map(case) -> None:
         assert (out / name).is_file()
     assert record["refiner"]["name"] == "grabcut" and record["refiner"]["task"] == "segmenter"
     assert record["method"]["name"] == "heatmap" and len(record["method"]["sha256"]) == 64
-    mask = cv2.imread(str(out / "photo.mask.png"), cv2.IMREAD_GRAYSCALE) > 127
-    coarse = cv2.imread(str(out / "photo.coarse-heatmap.png"), cv2.IMREAD_GRAYSCALE) / 255.0
+    mask = cv2.imread(str(out / "photo.png.mask.png"), cv2.IMREAD_GRAYSCALE) > 127
+    coarse = cv2.imread(str(out / "photo.png.coarse-heatmap.png"), cv2.IMREAD_GRAYSCALE) / 255.0
     assert iou(GT, mask) > iou(GT, coarse >= 0.5)
 
 
@@ -52,9 +52,9 @@ def test_refine_boxes_only_makes_a_mask(case) -> None:
     result = _run("refine", str(image), "--box", "52,52,144,146", "--refiner", "grabcut", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("annotated")  # the analyst's boxes, not a finding of the tool
-    mask = cv2.imread(str(out / "photo.mask.png"), cv2.IMREAD_GRAYSCALE) > 127
+    mask = cv2.imread(str(out / "photo.png.mask.png"), cv2.IMREAD_GRAYSCALE) > 127
     assert iou(GT, mask) > 0.8
-    record = json.loads((out / "photo.json").read_text())
+    record = json.loads((out / "photo.png.json").read_text())
     assert record["settings"]["boxes"] == [[52.0, 52.0, 144.0, 146.0]]
     assert record["verdict"] == "annotated" and record["origin"] == "boxes"
     assert record["score"] is None and record["class_probs"] is None
@@ -121,13 +121,13 @@ def test_localize_with_refiner_writes_refined_and_coarse_outputs(case) -> None:
     result = _run("localize", str(image), "--refiner", "superpixel", "-o", str(out), "--json", "-q")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.splitlines()[-1])
-    assert record["outputs"]["coarse_heatmap"] == "photo.coarse-heatmap.png"
-    assert record["outputs"]["coarse_overlay"] == "photo.coarse-overlay.png"
+    assert record["outputs"]["coarse_heatmap"] == "photo.png.coarse-heatmap.png"
+    assert record["outputs"]["coarse_overlay"] == "photo.png.coarse-overlay.png"
     assert record["refiner"]["name"] == "superpixel"
     assert set(record["refiner"]) == {"name", "task", "version", "weights_sha256", "reference", "classes"}
-    assert (out / "photo.coarse-overlay.png").is_file()
+    assert (out / "photo.png.coarse-overlay.png").is_file()
     if record["verdict"] == "authentic":  # the verdict and the refined mask never disagree
-        assert not (cv2.imread(str(out / "photo.mask.png"), cv2.IMREAD_GRAYSCALE) > 0).any()
+        assert not (cv2.imread(str(out / "photo.png.mask.png"), cv2.IMREAD_GRAYSCALE) > 0).any()
     # --skip-existing recognises the refined outputs as done
     again = _run("localize", str(image), "--refiner", "superpixel", "-o", str(out), "--skip-existing")
     assert again.exit_code == 0 and "1 skipped" in again.stderr
@@ -137,7 +137,7 @@ def test_localize_without_refiner_writes_no_coarse_files(case) -> None:
     image, _, out = case
     result = _run("localize", str(image), "-o", str(out), "-q")
     assert result.exit_code == 0
-    assert not (out / "photo.coarse-heatmap.png").exists()
+    assert not (out / "photo.png.coarse-heatmap.png").exists()
 
 
 def test_localize_rejects_a_detector_as_refiner(case) -> None:

@@ -41,7 +41,7 @@ def test_report_from_images_with_figures(images: Path, tmp_path: Path) -> None:
     assert not list(pdf.parent.glob(".case.pdf.*")), "temporary file left behind"
     results = tmp_path / "out" / "case_results"
     records = _records(results)
-    assert set(records) == {"alpha", "Ünïcödé_Ωμέγα_Москва", "portrait"}
+    assert set(records) == {"alpha.jpg", "Ünïcödé_Ωμέγα_Москва.jpg", "portrait.png"}
     assert (results / "batch.jsonl").is_file()
 
     pages = pdf_text(pdf)
@@ -58,21 +58,21 @@ def test_report_from_images_with_figures(images: Path, tmp_path: Path) -> None:
     # each analysed image has its own page, in the order of the summary table
     image_pages = pages[1:4]
     for page, name in zip(image_pages, ["alpha.jpg", "portrait.png", "Ünïcödé_Ωμέγα_Москва.jpg"]):
-        assert name in page and records[Path(name).stem]["input"]["sha256"] in page
+        assert name in page and records[name]["input"]["sha256"] in page
     assert "Appendix A" in pages[4] and "Appendix B" in "".join(pages[4:])
 
     # the figures: 4 panels x (PNG + PDF) per image, named by image
     expected = {f"{stem}_{panel}.{ext}" for stem in records for panel in ("original", "heatmap", "overlay", "mask")
                 for ext in ("png", "pdf")}
     assert {p.name for p in figures.iterdir()} == expected
-    with Image.open(figures / "alpha_original.png") as fig:
+    with Image.open(figures / "alpha.jpg_original.png") as fig:
         assert round(fig.info["dpi"][0]) == 300
         assert fig.size[0] == round(60 / 25.4 * 300)  # 60 mm wide at 300 dpi
         assert abs(fig.size[0] / fig.size[1] - 200 / 140) < 0.01  # aspect ratio kept
-    with Image.open(figures / "portrait_original.png") as fig:
+    with Image.open(figures / "portrait.png_original.png") as fig:
         assert abs(fig.size[0] / fig.size[1] - 120 / 180) < 0.01
         assert fig.size[1] == round(0.8 * 60 / 25.4 * 300)  # portrait: limited by the height
-    assert "probability of an edit" in pdf_text(figures / "alpha_heatmap.pdf")[0]
+    assert "probability of an edit" in pdf_text(figures / "alpha.jpg_heatmap.pdf")[0]
 
     # a page rendered to pixels is not blank: the pictures and text are there
     page = render_page(pdf, 1, scale=0.5)

@@ -15,6 +15,7 @@ from imlforensic.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     Device,
+    IncludeHidden,
     Inputs,
     JsonLines,
     MaxPixels,
@@ -66,6 +67,7 @@ class AnalysisOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     weights: Path | None = None
     quiet: bool = False
+    include_hidden: bool = False
     ray: str | None = None  # --ray ADDRESS: the analysis on Ray actors
     ray_actors: int | None = None
 
@@ -88,6 +90,7 @@ def build_request(options: AnalysisOptions) -> RunRequest:
         recursive=options.recursive,
         max_pixels=options.max_pixels,
         device=options.device,
+        include_hidden=options.include_hidden,
     )
 
 
@@ -98,20 +101,36 @@ def execute(
     ray: str | None = None,
     ray_actors: int | None = None,
 ) -> RunReport:
-    """Run the request (on Ray actors with ``ray``); its global problems exit with one line (usage 2, others 1)."""
+    """Run the request (on Ray actors with ``ray``); its global problems exit with one line (usage
+    2, others 1). Notes on what was left out (hidden entries, the output folder, links) and on
+    temporary files a killed run left are printed before the results."""
     try:
         if ray is not None:
             from imlforensic.pipeline.ray_batch import RayUnavailable, run_on_ray
 
             try:
-                return run_on_ray(request, ray, on_record=on_record, show_progress=not quiet, actors=ray_actors)
+                return run_on_ray(
+                    request,
+                    ray,
+                    on_record=on_record,
+                    show_progress=not quiet,
+                    actors=ray_actors,
+                    on_expansion=_print_expansion,
+                )
             except RayUnavailable as exc:
                 fail(str(exc))
-        return run_inputs(request, on_record=on_record, show_progress=not quiet)
+        return run_inputs(request, on_record=on_record, show_progress=not quiet, on_expansion=_print_expansion)
     except NoInputsError as exc:
         usage_error(str(exc))
     except (OutputFolderError, MethodLoadError) as exc:
         fail(str(exc))
+
+
+def _print_expansion(problems: list[tuple[str, str]], notes: list[str]) -> None:
+    for name, reason in problems:
+        typer.echo(f"error: {name}: {reason}", err=True)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 def _print_record(record: ResultRecord, json_lines: bool, with_area: bool, several: bool) -> None:
@@ -130,8 +149,6 @@ def finish(command: str, report: RunReport, json_lines: bool, quiet: bool, out: 
     if json_lines:
         for error in report.errors:
             sys.stdout.write(json.dumps(error.to_json(), ensure_ascii=False) + "\n")
-    for spec in report.missing:
-        typer.echo(f"error: {spec}: no such file or folder", err=True)
     result = report.batch
     failures = report.failures
     if not quiet or failures:
@@ -141,9 +158,10 @@ def finish(command: str, report: RunReport, json_lines: bool, quiet: bool, out: 
         if failures:
             parts.append(f"{failures} failed")
         where = f"; outputs in {out}" if out is not None and (result.done or result.skipped) else ""
-        typer.echo(f"{command}: {result.total + len(report.missing)} input(s): " + ", ".join(parts) + where, err=True)
+        total = result.total + len(report.problems)
+        typer.echo(f"{command}: {total} input(s): " + ", ".join(parts) + where, err=True)
         if failures:
-            typer.echo("failed: " + ", ".join([display for display, _ in result.failed] + report.missing), err=True)
+            typer.echo("failed: " + ", ".join(report.failed_names), err=True)
     raise typer.Exit(EXIT_FAILED if failures else EXIT_OK)
 
 
@@ -174,6 +192,7 @@ def detect(
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     weights: Weights = None,
+    include_hidden: IncludeHidden = False,
     ray: RayAddress = None,
     ray_actors: RayActors = None,
 ) -> None:
@@ -201,6 +220,7 @@ def detect(
         max_pixels=max_pixels,
         weights=weights,
         quiet=quiet,
+        include_hidden=include_hidden,
         ray=ray,
         ray_actors=ray_actors,
     )
@@ -229,6 +249,7 @@ def localize(
     refiner: RefinerOption = None,
     sam_checkpoint: SamCheckpoint = None,
     weights: Weights = None,
+    include_hidden: IncludeHidden = False,
     ray: RayAddress = None,
     ray_actors: RayActors = None,
 ) -> None:
@@ -264,6 +285,7 @@ def localize(
         max_pixels=max_pixels,
         weights=weights,
         quiet=quiet,
+        include_hidden=include_hidden,
         ray=ray,
         ray_actors=ray_actors,
     )

@@ -59,6 +59,13 @@ Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into
 MaxPixels = Annotated[
     int, typer.Option(min=1, help="Refuse images with more pixels than this (decompression-bomb guard).")
 ]
+IncludeHidden = Annotated[
+    bool,
+    typer.Option(
+        "--include-hidden",
+        help="Also analyse hidden files and folders (names starting with '.') found in folders; otherwise each is named in a note.",
+    ),
+]
 RefinerOption = Annotated[
     str | None,
     typer.Option(

@@ -35,6 +35,7 @@ from imlforensic.io.heatmaps import HeatmapError, read_heatmap
 from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from imlforensic.io.messages import one_line
 from imlforensic.pipeline.analysis import Analyzer, CoarseMap
+from imlforensic.pipeline.inputs import output_component
 from imlforensic.pipeline.outputs import OutputSet, split_output_name, write_maps, write_record
 from imlforensic.pipeline.records import ResultRecord, RunSettings, parse_record
 from imlforensic.pipeline.run import OutputFolderError, check_writable
@@ -151,7 +152,7 @@ def refine(
         notes=notes,
     )
     record = analysis.record(settings)
-    outputs = OutputSet(out_dir / loaded.path.stem)
+    outputs = OutputSet(out_dir / output_component(loaded.path.name))  # escaped: '..jpg' stays inside --out
     try:
         record.outputs.update(write_maps(analysis, outputs))
         write_record(record, outputs)

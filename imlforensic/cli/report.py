@@ -237,9 +237,7 @@ def _localize(
         quiet=quiet,
     )
     request = build_request(options)
-    run = execute(request, quiet=quiet)
-    for spec in run.missing:  # failed inputs were named as they happened
-        typer.echo(f"error: {spec}: no such file or folder", err=True)
+    run = execute(request, quiet=quiet)  # failed inputs are named as they happen
     entries: list[Record] = [*run.records, *run.errors]
     if entries:
         log = "".join(json.dumps(entry.to_json(), ensure_ascii=False) + "\n" for entry in entries)

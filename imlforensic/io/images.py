@@ -12,28 +12,55 @@ Conversion rules (recorded per image in ``LoadedImage.conversions`` and in the J
 * **CMYK** is converted with Pillow's conversion (no ICC colour management).
 * **Palette** images are expanded to RGB. **Animated** images (GIF, WebP, APNG) use their first frame.
 
-Safety: the declared pixel count is checked against ``max_pixels`` *before* decoding
-(decompression bombs), truncated files are rejected instead of being padded with grey,
-and the input file is opened read-only and never written.
+Safety, in this order, before anything is decoded:
+
+* only **regular files** are read: a folder, named pipe (FIFO), device or socket is refused
+  from its ``fstat`` without reading a byte (the file is opened non-blocking, so a FIFO cannot
+  hang the open itself), whatever the name or a symbolic link pointing at it says;
+* at most :func:`max_file_bytes` bytes are read (8 bytes per pixel allowed by ``max_pixels``,
+  the size of an uncompressed 16-bit RGBA picture, plus 64 MiB of metadata);
+* only the documented formats are decoded (:data:`FORMATS`, Pillow's ``formats=`` allow-list):
+  a PPM, TGA, ICO, ... named ``.jpg`` is refused, Pillow's other plugins never parse it;
+* the declared pixel count is checked against ``max_pixels`` (decompression bombs);
+* damaged data is refused (:mod:`imlforensic.io.integrity`: PNG CRCs, libjpeg's warnings about
+  corrupt JPEG data), and truncated files are refused instead of being padded with grey.
+
+The input file is opened read-only and never written. Warnings that do not make the pixels
+untrustworthy (libjpeg about metadata, Pillow's own, an invalid EXIF orientation) are kept in
+``LoadedImage.warnings`` and recorded.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from imlforensic.io import heif
+from imlforensic.io.files import open_regular
 from imlforensic.io.hashing import sha256_bytes
+from imlforensic.io.integrity import corruption
+from imlforensic.io.paths import os_error_reason, printable
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Default guard: 100 megapixels (a 12,000 x 8,000 image still passes)."""
 
 MIN_SIDE = 16
 """Smallest width or height that the forensic views can analyse (two JPEG blocks)."""
+
+FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
+"""Pillow formats that are decoded (the only plugins that may parse an input); HEIF and AVIF are
+added where their plug-ins are installed (:func:`allowed_formats`)."""
+JPEG_FORMATS = ("JPEG", "MPO")
+"""How Pillow names a JPEG file: camera JPEGs holding several pictures (MPF) open as MPO."""
+
+BYTES_PER_PIXEL = 8
+METADATA_BYTES = 64 << 20
 
 # We enforce our own limit before decoding; Pillow's own bomb check must not fire first
 # with a different message, so it is disabled for the images we open ourselves.
@@ -42,6 +69,11 @@ Image.MAX_IMAGE_PIXELS = None
 
 class ImageLoadError(Exception):
     """An input could not be used as an image. The message is one line and names the file."""
+
+
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest input file read for a given ``--max-pixels`` (see the module docstring)."""
+    return max_pixels * BYTES_PER_PIXEL + METADATA_BYTES
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,7 @@ class LoadedImage:
     jpeg_quality: int | None = None  # estimated IJG quality for JPEG inputs
     luma_table: np.ndarray | None = None  # JPEG luminance quantisation table (8x8) aligned with ``rgb``
     display: str = ""  # the name the user gave (messages, records); defaults to ``path``
+    warnings: tuple[str, ...] = field(default=())  # decoder warnings that did not make it refuse the file
 
     @property
     def width(self) -> int:
@@ -69,23 +102,30 @@ class LoadedImage:
         return int(self.rgb.shape[0])
 
 
+def read_input(path: Path, name: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; :class:`ImageLoadError` otherwise."""
+    try:
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(max_bytes + 1) if size <= max_bytes else b""
+    except OSError as exc:
+        raise ImageLoadError(f"{name}: {os_error_reason(exc)}") from None
+    if size > max_bytes or len(data) > max_bytes:  # the second: a file that grew while read
+        raise ImageLoadError(
+            f"{name}: file is {max(size, len(data)):,} bytes, above the limit of {max_bytes:,} "
+            f"for the allowed pixel count (raise it with --max-pixels)"
+        )
+    return data
+
+
 def load_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS, display: str | None = None) -> LoadedImage:
     """Read ``path`` and decode it to 8-bit RGB; raise :class:`ImageLoadError` on any problem.
 
     ``display`` is how messages and records name the file (default: ``path`` as given).
     """
     path = Path(path)
-    name = display or str(path)
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise ImageLoadError(f"{name}: is a folder, not an image file") from None
-    except FileNotFoundError:
-        raise ImageLoadError(f"{name}: no such file") from None
-    except PermissionError:
-        raise ImageLoadError(f"{name}: permission denied") from None
-    except OSError as exc:
-        raise ImageLoadError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    name = printable(display or str(path))
+    data = read_input(path, name, max_file_bytes(max_pixels))
     return decode_image_bytes(data, path, max_pixels=max_pixels, display=name)
 
 
@@ -93,40 +133,24 @@ def decode_image_bytes(
     data: bytes, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, display: str | None = None
 ) -> LoadedImage:
     """Decode already-read bytes; ``path`` and ``display`` are only used for messages and records."""
-    name = display or str(path)
+    name = printable(display or str(path))
     if not data:
         raise ImageLoadError(f"{name}: empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "Truncated File Read", "Palette images with transparency"
-            image: Image.Image = Image.open(io.BytesIO(data))
-            image_format = image.format or "unknown"
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageLoadError(
-                    f"{name}: image declares {width}x{height} = {width * height:,} pixels, "
-                    f"above the limit of {max_pixels:,} (raise it with --max-pixels)"
-                )
-            frames = int(getattr(image, "n_frames", 1))
-            if frames > 1:
-                image.seek(0)
-            image.load()
-            quality = estimate_jpeg_quality(image) if image_format == "JPEG" else None
-            stored_mode = image.mode
-            stored_size = image.size
-            orientation = _exif_orientation(image)
-            table = _luma_table(image) if image_format == "JPEG" else None
-            conversions: list[str] = []
-            if frames > 1:
-                conversions.append(f"first of {frames} frames")
-            if orientation not in (0, 1):
-                image = ImageOps.exif_transpose(image)
-                conversions.append(f"EXIF orientation {orientation} applied")
-            rgb = _to_rgb8(image, conversions)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # e.g. "Corrupt EXIF data", "Truncated File Read": recorded
+            image = _open_allowed(data)
+            _check_pixel_count(image, max_pixels, name)
+            damage = corruption(image.format or "", data)
+            if damage.refusal:
+                raise ImageLoadError(f"{name}: corrupt image data: {damage.refusal}")
+            loaded = _decode(image, data, path, name)
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{name}: not a recognised image format") from None
+        raise ImageLoadError(
+            f"{name}: not a supported image format (supported: {', '.join(allowed_formats())})"
+        ) from None
     except Image.DecompressionBombError as exc:  # defensive: our own check runs first
         raise ImageLoadError(f"{name}: rejected as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -136,10 +160,60 @@ def decode_image_bytes(
         raise ImageLoadError(f"{name}: corrupt image data: {reason}") from None
     except MemoryError:
         raise ImageLoadError(f"{name}: not enough memory to decode this image") from None
+    pillow_warnings = tuple(dict.fromkeys(f"Pillow: {w.message}".splitlines()[0] for w in caught))
+    loaded = replace(loaded, warnings=damage.warnings + loaded.warnings + pillow_warnings)
+    if min(loaded.width, loaded.height) < MIN_SIDE:
+        raise ImageLoadError(
+            f"{name}: image is {loaded.width}x{loaded.height} pixels, too small to analyse (minimum {MIN_SIDE}x{MIN_SIDE})"
+        )
+    return loaded
 
-    h, w = rgb.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise ImageLoadError(f"{name}: image is {w}x{h} pixels, too small to analyse (minimum {MIN_SIDE}x{MIN_SIDE})")
+
+def allowed_formats() -> tuple[str, ...]:
+    """:data:`FORMATS`, plus HEIF (iPhone photos) and AVIF when :mod:`imlforensic.io.heif` can
+    register them (the plug-ins are imported on the first decode, not at start-up)."""
+    readable = heif.register()
+    extra = (("HEIF",) if set(readable) & set(heif.HEIF_SUFFIXES) else ()) + (
+        ("AVIF",) if set(readable) & set(heif.AVIF_SUFFIXES) else ()
+    )
+    return FORMATS + extra
+
+
+def _open_allowed(data: bytes) -> Image.Image:
+    """Pillow's image for ``data`` if it is in one of the allowed formats (no other plugin reads it)."""
+    return Image.open(io.BytesIO(data), formats=list(allowed_formats()))
+
+
+def _check_pixel_count(image: Image.Image, max_pixels: int, name: str) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageLoadError(
+            f"{name}: image declares {width}x{height} = {width * height:,} pixels, "
+            f"above the limit of {max_pixels:,} (raise it with --max-pixels)"
+        )
+
+
+def _decode(image: Image.Image, data: bytes, path: Path, name: str) -> LoadedImage:
+    """Decode the first frame of an opened image and convert it as displayed (module docstring)."""
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        image.seek(0)
+    image.load()
+    image_format = image.format or "unknown"
+    jpeg = image_format in JPEG_FORMATS  # the tables are read before a transpose drops them
+    quality = estimate_jpeg_quality(image) if jpeg else None
+    table = _luma_table(image) if jpeg else None
+    stored_mode, stored_size = image.mode, image.size
+    conversions: list[str] = [f"first of {frames} frames"] if frames > 1 else []
+    notes: list[str] = []
+    orientation = _exif_orientation(image)
+    if 2 <= orientation <= 8:
+        image = ImageOps.exif_transpose(image)
+        conversions.append(f"EXIF orientation {orientation} applied")
+    elif orientation not in (0, 1):
+        notes.append(f"EXIF orientation {orientation} is not a valid value (1-8); ignored")
+        orientation = 1
+    rgb = _to_rgb8(image, conversions)
     return LoadedImage(
         path=path,
         rgb=np.ascontiguousarray(rgb),
@@ -152,6 +226,7 @@ def decode_image_bytes(
         jpeg_quality=quality,
         luma_table=oriented_table(table, orientation or 1, stored_size),
         display=name,
+        warnings=tuple(notes),
     )
 
 
@@ -193,6 +268,8 @@ def _to_rgb8(image: Image.Image, conversions: list[str]) -> np.ndarray:
         image = image.convert("RGBA" if has_alpha else "RGB")
         conversions.append("palette expanded")
         mode = image.mode
+        if mode == "RGB":
+            return np.asarray(image, dtype=np.uint8)
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         grey = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
         conversions.append("16-bit grey reduced to 8 bits (high byte)")

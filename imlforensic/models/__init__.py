@@ -1,1 +1,1 @@
-"""Learned models: backbones, the multi-view weakly supervised localizer, checkpoints."""
+"""Neural networks of the learned methods: backbones, the multi-view CAM network, checkpoints, batch-norm folding."""

@@ -23,7 +23,7 @@ WCBnet, MMSP 2023):
   attention map (multiple-instance pooling), so an image is called edited exactly when part of
   its map is high, and authentic images are trained towards a uniformly low map. Each block's
   own pooled logit is supervised too (deep supervision), so every resolution learns to localize.
-  (At inference the tool pools its score from the final map, see :mod:`.localizer`.)
+  (At inference the tool pools its score from the final map, see :mod:`imlforensic.methods.mvcam`.)
 """
 
 from __future__ import annotations

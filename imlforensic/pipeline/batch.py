@@ -55,6 +55,9 @@ def run_batch(
         for item in items:
             try:
                 records, skipped = job(item)
+                if on_record is not None:  # inside: a result that cannot be printed fails alone
+                    for record in records:
+                        on_record(record)
             except Exception as exc:  # a bug or an unexpected library error too: keep the batch going
                 message = failure_message(item, exc)
                 result.failed.append((item.display, message))
@@ -64,9 +67,6 @@ def run_batch(
                     result.skipped += 1
                 else:
                     result.done += 1
-                if on_record is not None:
-                    for record in records:
-                        on_record(record)
             bar.update(1)
     return result
 

@@ -43,6 +43,7 @@ from imlforensic.pipeline.inputs import InputItem
 from imlforensic.pipeline.records import ResultRecord, RunSettings
 from imlforensic.pipeline.run import (
     MethodSlot,
+    Prepared,
     Product,
     RunReport,
     RunRequest,
@@ -166,24 +167,24 @@ def run_on_ray(
     on_record: Callable[[ResultRecord], None] | None = None,
     show_progress: bool = True,
     actors: int | None = None,
+    on_expansion: Callable[[list[tuple[str, str]], list[str]], None] | None = None,
 ) -> RunReport:
     """:func:`~imlforensic.pipeline.run.run_inputs` on Ray (see the module docstring)."""
     ray = import_ray()
-    expansion, slots = prepare(request)
-    return _run(ray, address, request, expansion.items, expansion.missing, slots, on_record, show_progress, actors)
+    prepared = prepare(request, on_expansion)
+    return _run(ray, address, request, prepared, on_record, show_progress, actors)
 
 
 def _run(
     ray: Any,
     address: str,
     request: RunRequest,
-    items: list[InputItem],
-    missing: list[str],
-    slots: list[MethodSlot],
+    prepared: Prepared,
     on_record: Callable[[ResultRecord], None] | None,
     show_progress: bool,
     actors: int | None,
 ) -> RunReport:
+    items, slots = prepared.expansion.items, prepared.slots
     existing: dict[int, list[ResultRecord | None]] = {}
     early: dict[int, Exception] = {}  # an input that failed before analysis (its outputs unreadable)
     rows = []
@@ -207,7 +208,7 @@ def _run(
     started = connect(ray, address) if rows else False  # nothing to analyse (a finished batch): no cluster
     try:
         results = _results(ray, request, slots, rows, actors) if rows else iter(())
-        return _collect(request, items, missing, slots, existing, early, results, on_record, show_progress)
+        return _collect(request, prepared, existing, early, results, on_record, show_progress)
     finally:
         if started:
             ray.shutdown()
@@ -215,9 +216,7 @@ def _run(
 
 def _collect(
     request: RunRequest,
-    items: list[InputItem],
-    missing: list[str],
-    slots: list[MethodSlot],
+    prepared: Prepared,
     existing: dict[int, list[ResultRecord | None]],
     early: dict[int, Exception],
     results: Iterator[dict[str, Any]],
@@ -225,6 +224,7 @@ def _collect(
     show_progress: bool,
 ) -> RunReport:
     """The local batch's loop over the inputs, with the actors' results written as they come."""
+    items, slots = prepared.expansion.items, prepared.slots
     collected: list[ResultRecord] = []
     positions = {item: index for index, item in enumerate(items)}
 
@@ -242,7 +242,7 @@ def _collect(
             raise ReportedFailure(str(row["error"]))
         products: dict[int, Product] = pickle.loads(row["payload"])
         for slot_index, product in products.items():
-            records[slot_index] = store(product, output_set(request, slots[slot_index], item))
+            records[slot_index] = store(product, output_set(request, slots[slot_index], item), item)
         return [record for record in records if record is not None], False
 
     def collect(record: ResultRecord) -> None:
@@ -251,7 +251,7 @@ def _collect(
             on_record(record)
 
     batch = run_batch(items, job, on_record=collect, show_progress=show_progress, description=request.command)
-    return RunReport(batch=batch, missing=missing, records=collected)
+    return prepared.report(batch, collected)
 
 
 def _results(

@@ -31,11 +31,13 @@ not know are kept (``extra``) and written back unchanged.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from imlforensic import __version__
 from imlforensic.io.images import LoadedImage
+from imlforensic.io.paths import printable
 from imlforensic.registry.cards import ModelCard
 
 RESULT_SCHEMA = "imlforensic.result/1"
@@ -73,6 +75,7 @@ class InputInfo:
     exif_orientation: int | None = None
     conversions: list[str] = field(default_factory=list)
     jpeg_quality: int | None = None
+    warnings: list[str] = field(default_factory=list)  # decoder warnings that did not refuse the file
     extra: dict[str, Any] = field(default_factory=dict)
 
     FIELDS = (
@@ -87,13 +90,15 @@ class InputInfo:
         "exif_orientation",
         "conversions",
         "jpeg_quality",
+        "warnings",
     )
 
     @classmethod
     def of(cls, image: LoadedImage) -> InputInfo:
+        """Paths as printable text (names that are not UTF-8 get ``\\xNN``, see :mod:`imlforensic.io.paths`)."""
         return cls(
-            path=image.display or str(image.path),
-            resolved_path=str(image.path.resolve()),
+            path=printable(image.display or str(image.path)),
+            resolved_path=printable(os.path.realpath(image.path)),
             sha256=image.sha256,
             bytes=image.n_bytes,
             format=image.format,
@@ -103,6 +108,7 @@ class InputInfo:
             exif_orientation=image.exif_orientation,
             conversions=list(image.conversions),
             jpeg_quality=image.jpeg_quality,
+            warnings=list(image.warnings),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +130,7 @@ class InputInfo:
             exif_orientation=_optional(data.get("exif_orientation"), int),
             conversions=[str(c) for c in conversions] if isinstance(conversions, list) else [],
             jpeg_quality=_optional(data.get("jpeg_quality"), int),
+            warnings=[str(w) for w in data["warnings"]] if isinstance(data.get("warnings"), list) else [],
             extra=_known(data, set(cls.FIELDS)),
         )
 
@@ -185,6 +192,7 @@ class ResultRecord:
     tool: dict[str, Any] = field(default_factory=lambda: {"name": "imlforensic", "version": __version__})
     created: str = field(default_factory=now_iso)
     origin: str = "method"
+    output_name: str | None = None  # the outputs' name below --out (escaped input name), when written
     extra: dict[str, Any] = field(default_factory=dict)
 
     schema = RESULT_SCHEMA
@@ -205,6 +213,7 @@ class ResultRecord:
         "tool",
         "created",
         "origin",
+        "output_name",
     )
 
     @property
@@ -224,24 +233,30 @@ class ResultRecord:
         return bool(self.class_probs and self.class_probs.get("generated", 0.0) > 0.0)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "input": self.input.to_json(),
-            "verdict": self.verdict,
-            "score": None if self.score is None else round(self.score, 6),
-            "class_probs": None if self.class_probs is None else {k: round(v, 6) for k, v in self.class_probs.items()},
-            "flagged_fraction": round(self.flagged_fraction, 6),
-            "method": self.method.to_json() if self.method else None,
-            "refiner": self.refiner.to_json() if self.refiner else None,
-            "details": dict(self.details),
-            "threshold": self.threshold,
-            "settings": self.settings.to_json(),
-            "outputs": dict(self.outputs),
-            "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
-            "tool": dict(self.tool),
-            "created": self.created,
-            "origin": self.origin,
-        } | self.extra
+        return (
+            {
+                "schema": self.schema,
+                "input": self.input.to_json(),
+                "verdict": self.verdict,
+                "score": None if self.score is None else round(self.score, 6),
+                "class_probs": None
+                if self.class_probs is None
+                else {k: round(v, 6) for k, v in self.class_probs.items()},
+                "flagged_fraction": round(self.flagged_fraction, 6),
+                "method": self.method.to_json() if self.method else None,
+                "refiner": self.refiner.to_json() if self.refiner else None,
+                "details": dict(self.details),
+                "threshold": self.threshold,
+                "settings": self.settings.to_json(),
+                "outputs": dict(self.outputs),
+                "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
+                "tool": dict(self.tool),
+                "created": self.created,
+                "origin": self.origin,
+            }
+            | ({"output_name": self.output_name} if self.output_name is not None else {})
+            | self.extra
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ResultRecord:
@@ -265,6 +280,7 @@ class ResultRecord:
             tool=tool if isinstance(tool, dict) else {},
             created=str(data.get("created") or ""),
             origin=str(data.get("origin") or "method"),
+            output_name=_optional(data.get("output_name"), str),
             extra=_known(data, set(cls.FIELDS)),
         )
 

@@ -11,11 +11,11 @@ refiner and threshold (a resumed batch). A failing input is reported and the bat
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imlforensic.io.atomic import probe_writable, remove_stale_temporaries
 from imlforensic.io.hashing import sha256_file
 from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from imlforensic.io.messages import one_line
@@ -50,30 +50,38 @@ class RunRequest:
     recursive: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: str = "auto"
+    include_hidden: bool = False  # analyse hidden files and folders found in folders
 
 
 @dataclass
 class RunReport:
     batch: BatchResult
-    missing: list[str]  # arguments that matched nothing
+    problems: list[tuple[str, str]]  # (argument or entry, reason): inputs that failed before analysis
+    notes: list[str] = field(default_factory=list)  # entries left out on purpose, each named
+    cleaned: list[Path] = field(default_factory=list)  # temporary files of a killed run, removed
     records: list[ResultRecord] = field(default_factory=list)
 
     @property
     def errors(self) -> list[ErrorRecord]:
         failed = [ErrorRecord(path=display, error=message) for display, message in self.batch.failed]
-        return failed + [ErrorRecord(path=spec, error="no such file or folder") for spec in self.missing]
+        return failed + [ErrorRecord(path=name, error=reason) for name, reason in self.problems]
+
+    @property
+    def failed_names(self) -> list[str]:
+        return [display for display, _ in self.batch.failed] + [name for name, _ in self.problems]
 
     @property
     def failures(self) -> int:
-        return len(self.batch.failed) + len(self.missing)
+        return len(self.batch.failed) + len(self.problems)
 
 
-def check_writable(folder: Path) -> None:
-    """Raise :class:`OutputFolderError` when ``folder`` cannot be created or written."""
+def check_writable(folder: Path) -> list[Path]:
+    """Raise :class:`OutputFolderError` when ``folder`` cannot be created or written; remove the
+    temporary files a killed run left below it (:mod:`imlforensic.io.atomic`) and return them."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imlforensic-write-test-"):
-            pass
+        probe_writable(folder)
+        return remove_stale_temporaries(folder)
     except OSError as exc:
         raise OutputFolderError(f"cannot write to output folder {folder}: {exc.strerror or exc}") from None
 
@@ -119,20 +127,46 @@ class Product:
     maps: dict[str, bytes] = field(default_factory=dict)
 
 
-def prepare(request: RunRequest) -> tuple[Expansion, list[MethodSlot]]:
+@dataclass
+class Prepared:
+    """What a run knows before its first image: the inputs, the loaded methods and the notes."""
+
+    expansion: Expansion
+    slots: list[MethodSlot]
+    notes: list[str] = field(default_factory=list)  # entries left out on purpose, cleaned temporaries
+    cleaned: list[Path] = field(default_factory=list)  # temporary files of a killed run, removed
+
+    def report(self, batch: BatchResult, records: list[ResultRecord]) -> RunReport:
+        return RunReport(
+            batch=batch, problems=self.expansion.problems, notes=self.notes, cleaned=self.cleaned, records=records
+        )
+
+
+def prepare(
+    request: RunRequest, on_expansion: Callable[[list[tuple[str, str]], list[str]], None] | None = None
+) -> Prepared:
     """Expand the inputs, check the output folder and load every model (the run's global checks).
 
     Raises :class:`NoInputsError`, :class:`OutputFolderError` or :class:`MethodLoadError`.
+    ``on_expansion(problems, notes)`` hears, before any model is loaded, the inputs that failed
+    to be found or read and the entries left out on purpose.
     """
     expansion = expand_inputs(
-        request.inputs, recursive=request.recursive, exclude=[request.out] if request.out is not None else []
+        request.inputs,
+        recursive=request.recursive,
+        exclude=[request.out] if request.out is not None else [],
+        include_hidden=request.include_hidden,
     )
-    if not expansion.items and not expansion.missing:
+    if not expansion.items and not expansion.problems:
         raise NoInputsError(
             "no image files found in the given inputs" + ("" if request.recursive else " (folders: add --recursive?)")
         )
-    if request.out is not None and expansion.items:
-        check_writable(request.out)
+    cleaned = check_writable(request.out) if request.out is not None and expansion.items else []
+    notes = list(expansion.notes)
+    if cleaned:
+        notes.append(f"removed {len(cleaned)} temporary file(s) an interrupted run left in {request.out}")
+    if on_expansion is not None:  # said before the batch starts: what failed or was left out
+        on_expansion(expansion.problems, notes)
     for analyzer in request.analyzers:
         try:
             analyzer.load()
@@ -155,7 +189,7 @@ def prepare(request: RunRequest) -> tuple[Expansion, list[MethodSlot]]:
         )
         for analyzer, folder in zip(request.analyzers, method_folders(request.analyzers))
     ]
-    return expansion, slots
+    return Prepared(expansion=expansion, slots=slots, notes=notes, cleaned=cleaned)
 
 
 def output_set(request: RunRequest, slot: MethodSlot, item: InputItem) -> OutputSet | None:
@@ -187,10 +221,11 @@ def analyse_item(
         yield index, Product(analysis.record(slot.settings), encode_maps(analysis) if slot.kinds else {})
 
 
-def store(product: Product, outputs: OutputSet | None) -> ResultRecord:
+def store(product: Product, outputs: OutputSet | None, item: InputItem) -> ResultRecord:
     """Write a product's maps and then its record (when there is an output folder)."""
     record = product.record
     if outputs is not None:
+        record.output_name = item.output_name  # the input -> output name mapping
         try:
             record.outputs.update(write_encoded(product.maps, outputs))
             write_record(record, outputs)
@@ -200,22 +235,27 @@ def store(product: Product, outputs: OutputSet | None) -> ResultRecord:
 
 
 def run_inputs(
-    request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, show_progress: bool = True
+    request: RunRequest,
+    on_record: Callable[[ResultRecord], None] | None = None,
+    show_progress: bool = True,
+    on_expansion: Callable[[list[tuple[str, str]], list[str]], None] | None = None,
 ) -> RunReport:
     """Analyse every input with every analyzer (see the module docstring).
 
     Raises :class:`NoInputsError` when nothing was found, :class:`OutputFolderError` when ``out``
     cannot be written and :class:`MethodLoadError` when a model cannot be built; every per-input
-    problem is in the report instead.
+    problem is in the report instead. ``on_expansion(problems, notes)`` hears, before any image
+    is analysed, the inputs that failed to be found or read and the entries left out on purpose.
     """
-    expansion, slots = prepare(request)
+    prepared = prepare(request, on_expansion)
+    slots = prepared.slots
     collected: list[ResultRecord] = []
 
     def job(item: InputItem) -> tuple[list[ResultRecord], bool]:
         records = existing_records(request, slots, item)
         todo = [index for index, record in enumerate(records) if record is None]
         for index, product in analyse_item(item, slots, todo, request.max_pixels):
-            records[index] = store(product, output_set(request, slots[index], item))  # as each is done
+            records[index] = store(product, output_set(request, slots[index], item), item)  # as each is done
         return [record for record in records if record is not None], not todo
 
     def collect(record: ResultRecord) -> None:
@@ -223,8 +263,10 @@ def run_inputs(
         if on_record is not None:
             on_record(record)
 
-    batch = run_batch(expansion.items, job, on_record=collect, show_progress=show_progress, description=request.command)
-    return RunReport(batch=batch, missing=expansion.missing, records=collected)
+    batch = run_batch(
+        prepared.expansion.items, job, on_record=collect, show_progress=show_progress, description=request.command
+    )
+    return prepared.report(batch, collected)
 
 
 def _existing(

@@ -52,20 +52,26 @@ def load_state_dict(path: Path | str) -> dict[str, Any]:
             state = state[key]
     if not isinstance(state, dict):
         raise ValueError(f"{path}: checkpoint does not hold a state dict")
+    wrong = next(((k, v) for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if wrong is not None:
+        raise ValueError(
+            f"{path}: checkpoint entry {str(wrong[0])[:80]!r} is a {type(wrong[1]).__name__}, not a tensor"
+        )
     return state
 
 
 def infer_arch(state: dict[str, Any]) -> str:
-    """Which SAM architecture a state dict belongs to (by the shape of its first encoder layer)."""
+    """Which SAM architecture a state dict belongs to (by the shape of its first encoder layer,
+    a 4-d convolution weight in every SAM variant)."""
     vit = state.get("image_encoder.patch_embed.proj.weight")
-    if vit is not None:
+    if vit is not None and vit.ndim == 4:
         arch = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}.get(int(vit.shape[0]))
         if arch:
             return arch
     tiny = state.get("image_encoder.patch_embed.seq.0.c.weight")
-    if tiny is not None:
+    if tiny is not None and tiny.ndim == 4:
         return "litemedsam" if tuple(tiny.shape[-2:]) == (1, 1) else "vit_t"
-    raise ValueError("not a Segment Anything checkpoint (no image_encoder.patch_embed weights)")
+    raise ValueError("not a Segment Anything checkpoint (no image_encoder.patch_embed convolution weights)")
 
 
 def build_litemedsam_model() -> Any:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import stat
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from importlib import resources
@@ -34,6 +36,7 @@ from tqdm import tqdm
 
 from imlforensic.io.atomic import atomic_path
 from imlforensic.io.hashing import sha256_file
+from imlforensic.io.paths import os_error_reason
 
 WeightsState = Literal["ready", "needs download", "missing"]
 
@@ -137,11 +140,12 @@ class DownloadedFile:
 
     def fetch(self, source: str | Path | None = None, progress: bool = True) -> Path:
         """Download (or copy ``source``, a local file or URL) into the cache, verifying sha256."""
-        destination = self.cache_path
         origin = str(source) if source is not None else self.url
-        with atomic_path(destination, suffix=".part") as tmp:
-            if source is not None and Path(source).is_file():
-                shutil.copyfile(source, tmp)
+        local = local_source(origin) if source is not None else None
+        destination = self.cache_path
+        with atomic_path(destination) as tmp:
+            if local is not None:
+                shutil.copyfile(local, tmp)
             else:
                 _download(origin, tmp, progress=progress, expected_size=self.size_bytes)
             _check_sha256(tmp, self.sha256, f"{self.filename} from {origin}")
@@ -184,6 +188,33 @@ class WeightSource(Protocol):
     def describe(self) -> str: ...
 
 
+URL_SCHEMES = ("http", "https")
+
+
+def local_source(source: str) -> Path | None:
+    """The local file a ``--from`` source names, or None for an http(s) URL to download.
+
+    Raises :class:`WeightsError` for a missing path, something other than a regular file (a
+    folder, a FIFO or a device would never end or never start copying) and other URL schemes.
+    """
+    parts = urllib.parse.urlsplit(source)
+    if parts.scheme in URL_SCHEMES:
+        return None
+    if parts.scheme == "file":
+        path = Path(urllib.request.url2pathname(parts.path))
+    elif len(parts.scheme) > 1:  # one letter: a Windows drive, "C:\\..."
+        raise WeightsError(f"{source}: unsupported URL scheme {parts.scheme!r} (use http://, https:// or a local file)")
+    else:
+        path = Path(source).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise WeightsError(f"{source}: {os_error_reason(exc)}") from None
+    if not stat.S_ISREG(mode):
+        raise WeightsError(f"{source}: not a regular file")
+    return path
+
+
 def _download(url: str, destination: Path, progress: bool, expected_size: int | None, timeout: float = 30.0) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "imlforensic"})
     try:
@@ -203,6 +234,8 @@ def _download(url: str, destination: Path, progress: bool, expected_size: int | 
                     bar.update(len(block))
     except urllib.error.HTTPError as exc:
         raise WeightsError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
+    except ValueError as exc:  # a malformed URL ("unknown url type")
+        raise WeightsError(f"{url}: not a usable URL ({exc})") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise WeightsError(f"download of {url} failed: {reason} (offline? copy the file and use --from FILE)") from None

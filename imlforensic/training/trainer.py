@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from imlforensic.data.splits import load_split
+from imlforensic.io.atomic import atomic_path
 from imlforensic.metrics import pixel
 from imlforensic.models.checkpoint import git_commit, save_checkpoint
 from imlforensic.models.network import MultiViewCAMNet, NetworkConfig, weak_supervision_loss
@@ -324,9 +325,13 @@ def _save(model, optimizer, scheduler, step, elapsed, config, summary, metrics, 
             "git_commit": git_commit(),
         },
     )
-    tmp = state_path.with_suffix(".tmp")
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step, "elapsed_s": elapsed},
-        tmp,
-    )
-    os.replace(tmp, state_path)
+    with atomic_path(state_path) as tmp:
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "elapsed_s": elapsed,
+            },
+            tmp,
+        )
