@@ -21,7 +21,7 @@ def test_ray_batch_matches_local_batch_and_resumes(tmp_path, runner):
     local, distributed = tmp_path / "local", tmp_path / "ray"
     result = runner.invoke(app, ["localize", str(EXAMPLES), "--out", str(local), "-q"])
     assert result.exit_code == 0, result.output
-    names = sorted(p.stem for p in EXAMPLES.glob("*.jpg"))
+    names = sorted(p.name for p in EXAMPLES.glob("*.jpg"))  # outputs keep the full name: a.jpg.json
     assert len(names) == 4
     # two inputs already done: --skip-existing must leave them alone and analyse the other two on Ray
     distributed.mkdir()
@@ -48,4 +48,5 @@ def test_ray_batch_matches_local_batch_and_resumes(tmp_path, runner):
     for name in names:
         ours, theirs = read_json(local / f"{name}.json"), read_json(distributed / f"{name}.json")
         assert comparable(ours) == comparable(theirs)
+        assert theirs["output_name"] == name
         assert ours["method"]["name"] == "mvcam"
