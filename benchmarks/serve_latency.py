@@ -6,8 +6,9 @@ Starts the server (a child process on 127.0.0.1, its models loaded before it lis
 sends ``--requests`` sequential requests with one 1-megapixel JPEG (multipart upload, the
 record back, maps kept on the server as URLs) from one keep-alive HTTP client. Every ``--every``
 requests the same picture is also analysed in this process with the server's own per-request
-work (decode the bytes, ``Analyzer.analyse``, the record, the PNG maps encoded): the two are
-interleaved, so a change of load on a shared machine hits both alike. Prints the mean and median
+work (decode the bytes, read the file evidence from them, ``Analyzer.analyse``, the record, the
+PNG maps encoded): the two are interleaved, so a change of load on a shared machine hits both
+alike. Prints the mean and median
 seconds of each and their ratio (the bar: at most 1.3).
 """
 
@@ -46,6 +47,7 @@ def main() -> None:
 
     from imlforensic.io.images import decode_image_bytes
     from imlforensic.pipeline.analysis import Analyzer
+    from imlforensic.pipeline.evidence import EvidenceOptions, read_file_evidence
     from imlforensic.pipeline.outputs import encode_maps
     from imlforensic.pipeline.records import RunSettings
 
@@ -68,7 +70,8 @@ def main() -> None:
             def in_process() -> float:
                 started = time.perf_counter()
                 image = decode_image_bytes(payload, Path("photo.jpg"), display="photo.jpg")
-                analysis = analyzer.analyse(image)
+                evidence = read_file_evidence(image, payload, EvidenceOptions())
+                analysis = analyzer.analyse(image, evidence=evidence)
                 analysis.record(RunSettings(command="serve", threshold=analyzer.threshold)).to_json()
                 encode_maps(analysis)
                 return time.perf_counter() - started

@@ -9,15 +9,26 @@ What it does, fixed here so the result can be reproduced:
   sha1(file name) below half its range; 255 images, 144 manipulated). The other half,
   ``dev/casia1@val`` (242 images), is never trained on and is where validation metrics and
   every reported number come from, with ``dev/casia2_samples``.
-* **synthetic edits** made on the fly from the authentic photos in ``photos/`` (BSDS500,
-  Dogs vs Cats, hymenoptera), half of each batch (imlforensic.training.synth), and from
-  large camera photos at their native resolution: the 15 ``backgrounds/*_by_*.jpg`` photos of
-  Debian's ``lomiri-wallpapers-16.04`` and 7 photo wallpapers of ``plasma-workspace-wallpapers``
-  (free licences), cut into 1024 x 768 tiles, each listed 3 times (429 entries, about 18 % of the
-  synthetic samples). Without them the network had seen few large, smooth or background-blurred
-  pictures and flagged most such authentic photos (docs/BENCHMARKS.md). ``mate-backgrounds``'
-  nature photos are kept out, as a held-out check. ``--wallpapers DIR`` prepares them there
-  (``apt-get download`` + ``dpkg -x``; needs the Debian archive).
+* **synthetic edits** made on the fly (imlforensic.training.synth), half of each batch, from
+  authentic pictures of several kinds, so that the network sees more than CASIA-sized JPEGs:
+  the photo sets ``photos/bsds500``, ``photos/hymenoptera``, ``photos/dogs_vs_cats``
+  (``photos/camera_native`` is held out: the wild benchmark's camera originals); large camera
+  photos at their native resolution, cut into 1024 x 768 tiles (the 15 ``backgrounds/*_by_*.jpg``
+  photos of Debian's ``lomiri-wallpapers-16.04`` and 7 photo wallpapers of
+  ``plasma-workspace-wallpapers``, each tile listed 3 times); rendered pictures (the renders and
+  photos of ``lomiri-wallpapers-20.04``, ``ukui-wallpapers`` and ``gnome-backgrounds``, tiled the
+  same way): without them every smooth gradient or flat area was a candidate edit; and 200
+  512 x 512 tiles of the Stable Diffusion sheets ``generated/sd_sheets`` as untouched pictures
+  (a fully generated picture has no *local* edit; the three-way classifier says it is generated).
+  The generated tiles are also the donors of the ``generated_blend`` edit (generated content
+  blended into a photo, the trace of generative fill). Every sample, authentic or edited, goes
+  through the same sharing chain: resize, sometimes a strong reduction enlarged back, JPEG at
+  quality 50-100 (once or twice), WebP or no compression. The held-out policy of the wild
+  benchmark (docs/wild-benchmark.md) is kept: nothing here comes from its sources.
+* **with or without CASIA's labels** (``--no-casia``): the edited pictures of CASIA went through
+  another pipeline than its authentic ones, so its labels can teach "recompressed" instead of
+  "edited". Both variants are trained and measured (docs/BENCHMARKS.md, "mvcam 3"); the shipped
+  one is named in weights/README.md.
 * **pixel masks** are read for validation metrics only, never as a training target.
 * **two members**: the same recipe is trained twice, with seeds 0 and 1, and the two networks are
   shipped as one ensemble (their logit maps averaged). A single run's pixel metrics vary between
@@ -43,23 +54,26 @@ see weights/README.md.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
 
-from dataclasses import replace
-
+from imlforensic.io.hashing import sha256_file
 from imlforensic.models.checkpoint import load_model, save_checkpoint
 from imlforensic.models.network import CAMEnsemble
-from imlforensic.io.hashing import sha256_file
 from imlforensic.training.calibration import calibrate
 from imlforensic.training.trainer import PRESETS, ValidationSet, list_photos, train
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "mvcam-lite0.safetensors"
+PHOTO_SETS = ("bsds500", "hymenoptera", "dogs_vs_cats")
+RENDER_PACKAGES = ("lomiri-wallpapers-20.04", "ukui-wallpapers", "gnome-backgrounds")
+GENERATED_TILES = 200
 PLASMA_PHOTOS = ("Autumn", "BytheWater", "DarkestHour", "EveningGlow", "FallenLeaf", "OneStandsOut", "Path")
 TILE = (1024, 768)
 REPEAT = 3
@@ -74,7 +88,9 @@ def wallpaper_tiles(work: Path) -> Path:
         return tiles
     debs = work / "deb"
     debs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers"], cwd=debs, check=True)
+    subprocess.run(
+        ["apt-get", "download", "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers"], cwd=debs, check=True
+    )
     for deb in sorted(debs.glob("*.deb")):
         subprocess.run(["dpkg", "-x", str(deb), str(work / "x")], check=True)
     share = work / "x" / "usr" / "share"
@@ -94,6 +110,63 @@ def wallpaper_tiles(work: Path) -> Path:
     return tiles
 
 
+def _tile(source: Path, out: Path, stem: str, repeat: int) -> None:
+    with Image.open(source) as image:
+        rgb = image.convert("RGB")
+    width, height = rgb.size
+    if width < TILE[0] or height < TILE[1]:
+        rgb.save(out / f"{stem}.png")
+        return
+    for y in range(0, height - TILE[1] + 1, TILE[1]):
+        for x in range(0, width - TILE[0] + 1, TILE[0]):
+            for copy in range(repeat):
+                rgb.crop((x, y, x + TILE[0], y + TILE[1])).save(out / f"{stem}_{y}_{x}_r{copy}.png")
+
+
+def render_tiles(work: Path) -> Path:
+    """Native-resolution 1024 x 768 tiles of the Debian wallpaper renders (and their few photos)."""
+    tiles = work / "render-tiles"
+    if tiles.is_dir() and any(tiles.iterdir()):
+        return tiles
+    debs = work / "deb-renders"
+    debs.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["apt-get", "download", *RENDER_PACKAGES], cwd=debs, check=True)
+    for deb in sorted(debs.glob("*.deb")):
+        subprocess.run(["dpkg", "-x", str(deb), str(debs / "x")], check=True)
+    tiles.mkdir()
+    root = debs / "x" / "usr" / "share" / "backgrounds"
+    for source in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".png", ".webp")):
+        _tile(source, tiles, source.stem, repeat=1)
+    return tiles
+
+
+def generated_tiles(data: Path, work: Path) -> Path:
+    """The 512 x 512 generations of the SD sheets (tiles.csv), as lossless PNGs."""
+    tiles = work / "sd-tiles"
+    if tiles.is_dir() and any(tiles.iterdir()):
+        return tiles
+    tiles.mkdir(parents=True)
+    folder = data / "generated" / "sd_sheets"
+    with (folder / "tiles.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            box = tuple(int(row[key]) for key in ("x0", "y0", "x1", "y1"))
+            with Image.open(folder / row["image"]) as sheet:
+                sheet.convert("RGB").crop(box).save(tiles / f"{Path(row['image']).stem}_{row['tile']}.png")
+    return tiles
+
+
+def generated_hosts(tiles: Path, work: Path) -> Path:
+    """A fixed sample of :data:`GENERATED_TILES` generated tiles used as untouched pictures."""
+    hosts = work / "sd-hosts"
+    if hosts.is_dir() and any(hosts.iterdir()):
+        return hosts
+    hosts.mkdir()
+    chosen = sorted(tiles.glob("*.png"))
+    for path in chosen[:: max(1, len(chosen) // GENERATED_TILES)][:GENERATED_TILES]:
+        (hosts / path.name).symlink_to(path.resolve())
+    return hosts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the project's data folder")
@@ -101,19 +174,32 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--wallpapers", type=Path, default=Path("runs/wallpapers"),
-                        help="where to download and tile the Debian wallpaper photos")
+    parser.add_argument(
+        "--wallpapers",
+        type=Path,
+        default=Path("runs/wallpapers"),
+        help="where to download and tile the Debian wallpaper photos",
+    )
     parser.add_argument("--install", action="store_true", help="copy the result to weights/ and print its sha256")
+    parser.add_argument("--no-casia", action="store_true", help="synthetic edits only, without CASIA's labels")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="one member per seed")
     args = parser.parse_args()
 
     started = time.perf_counter()
-    photos = [args.data / "photos", wallpaper_tiles(args.wallpapers)]
+    generated = generated_tiles(args.data, args.wallpapers)
+    photos = [args.data / "photos" / name for name in PHOTO_SETS]
+    photos += [
+        wallpaper_tiles(args.wallpapers),
+        render_tiles(args.wallpapers),
+        generated_hosts(generated, args.wallpapers),
+    ]
     validation = [f"{args.data}/dev/casia1@val"]
     members, runs = [], []
-    for seed in SEEDS:
+    for seed in args.seeds:
         checkpoint = train(
             replace(PRESETS[args.preset], seed=seed),
-            datasets=[f"{args.data}/dev/casia1@train"],
+            datasets=[] if args.no_casia else [f"{args.data}/dev/casia1@train"],
+            donor_folders=[generated],
             photo_folders=photos,
             val_datasets=validation,
             out_dir=args.out / f"seed{seed}",
@@ -124,14 +210,22 @@ def main() -> None:
         members.append(model)
         runs.append({key: metadata[key] for key in RUN_KEYS})
     preset = PRESETS[args.preset]
-    calibration_photos = list_photos([args.data / "photos"])
-    for seed, model, run in zip(SEEDS, members, runs):
+    calibration_photos = list_photos(photos)
+    for seed, model, run in zip(args.seeds, members, runs):
         # Each member alone, calibrated like the ensemble, for the seed-spread check
         # (imlforensic evaluate ... --weights OUT/seedN/calibrated.safetensors).
         single = args.out / f"seed{seed}" / "calibrated.safetensors"
         if not (args.resume and single.is_file()):
-            save_checkpoint(single, model, {**run, "classes": metadata["classes"], "data": metadata["data"],
-                                            **calibrate(model, calibration_photos, size=preset.size)})
+            save_checkpoint(
+                single,
+                model,
+                {
+                    **run,
+                    "classes": metadata["classes"],
+                    "data": metadata["data"],
+                    **calibrate(model, calibration_photos, size=preset.size),
+                },
+            )
     ensemble = CAMEnsemble(members).eval()
     metadata = {
         "classes": metadata["classes"],
@@ -143,7 +237,9 @@ def main() -> None:
     checkpoint = args.out / "ensemble.safetensors"
     save_checkpoint(checkpoint, ensemble, metadata)
     print(json.dumps({k: metadata[k] for k in ("validation", "background", "thresholds")}, indent=2))
-    print(json.dumps([{k: run[k] for k in ("steps", "elapsed_s", "validation", "git_commit")} for run in runs], indent=2))
+    print(
+        json.dumps([{k: run[k] for k in ("steps", "elapsed_s", "validation", "git_commit")} for run in runs], indent=2)
+    )
     print(f"wall time of this invocation: {time.perf_counter() - started:.0f} s")
     if args.install:
         shutil.copyfile(checkpoint, WEIGHTS)

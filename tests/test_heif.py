@@ -62,6 +62,8 @@ def test_decoded_pictures_are_upright(tmp_path: Path, fmt: str, suffix: str, ori
     assert loaded.rgb.shape == reference.rgb.shape == ((64, 48, 3) if orientation in (6, 8) else (48, 64, 3))
     assert _corners(loaded.rgb) == _corners(reference.rgb)
     assert orientation != 1 or _corners(loaded.rgb) == [0, 1, 2, 3]
+    assert loaded.exif_orientation == reference.exif_orientation == orientation  # the record says what was applied
+    assert any("applied" in c for c in loaded.conversions) == (orientation != 1)
     with Image.open(path) as image:  # what the record can say about the file's own orientation
         declared = heif.decoder_orientation(image) if fmt == "HEIF" else int(image.getexif().get(0x0112, 1))
     assert declared == orientation
@@ -81,3 +83,13 @@ def test_decoder_orientation_of_other_formats_is_one(tmp_path: Path) -> None:
     path = _save_jpeg(tmp_path / "a.jpg", 6)
     with Image.open(path) as image:
         assert heif.decoder_orientation(image) == 1  # for JPEG, exif_transpose does the work
+
+
+def test_an_iso_bmff_file_refused_says_which_plug_in_is_missing(tmp_path: Path, monkeypatch) -> None:
+    from imlforensic.io import images
+
+    monkeypatch.setattr(images, "allowed_formats", lambda: images.FORMATS)  # as where no plug-in is installed
+    monkeypatch.setattr(heif, "problems", lambda: ["HEIC/HEIF: the pillow-heif package is not installed"])
+    path = _save(tmp_path / "p.heic", "HEIF", 1)
+    with pytest.raises(images.ImageLoadError, match=r"p\.heic: not a supported image format .*pillow-heif"):
+        load_image(path)

@@ -37,16 +37,23 @@ def _labelled_folder(root, photos, n=12):
         image = sources[i % len(sources)].copy()
         save(image, root / "authentic" / f"a{i}.png")
         y, x = rng.integers(0, 64), rng.integers(0, 96)
-        block = image[y:y + 48, x:x + 64].astype(float) + rng.normal(0, 40, (48, 64, 3))
-        image[y:y + 48, x:x + 64] = np.clip(block, 0, 255).astype(np.uint8)
+        block = image[y : y + 48, x : x + 64].astype(float) + rng.normal(0, 40, (48, 64, 3))
+        image[y : y + 48, x : x + 64] = np.clip(block, 0, 255).astype(np.uint8)
         save(image, root / "manipulated" / f"m{i}.png")
 
 
 def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, photos):
     _labelled_folder(tmp_path / "data", photos)
     config = dataclasses.replace(PRESETS["tiny"], steps=40, val_every=10, batch_size=8, lr=2e-3, size=(128, 192))
-    checkpoint = train(config, [str(tmp_path / "data")], [], [str(tmp_path / "data")], tmp_path / "run",
-                       device="cpu", show_progress=False)
+    checkpoint = train(
+        config,
+        [str(tmp_path / "data")],
+        [],
+        [str(tmp_path / "data")],
+        tmp_path / "run",
+        device="cpu",
+        show_progress=False,
+    )
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [10, 20, 30, 40]
     assert log[-1]["loss"] < log[0]["loss"]
@@ -66,9 +73,25 @@ def test_train_command_calibrates_the_checkpoint_on_synthetic_edits(tmp_path, ru
 
     for name, rgb in photos.items():
         save(cv2.resize(rgb, (192, 128)), tmp_path / "photos" / f"{name}.jpg", quality=92)
-    result = runner.invoke(app, ["train", "--synthesize-from", str(tmp_path / "photos"), "--preset", "tiny",
-                                 "--steps", "4", "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet",
-                                 "--calibration-samples", "12"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--synthesize-from",
+            str(tmp_path / "photos"),
+            "--preset",
+            "tiny",
+            "--steps",
+            "4",
+            "--out",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--calibration-samples",
+            "12",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "calibrated on 12 synthetic samples" in result.output
     assert f"evaluate DATASET --weights {tmp_path / 'run' / 'last.safetensors'}" in result.output
@@ -142,7 +165,9 @@ def test_block_maps_fuse_as_a_product_of_experts(tiny_model):
     weights = out["block_weights"]
     torch.testing.assert_close(weights.sum(1), torch.ones(2))
     upsampled = [torch.nn.functional.interpolate(b, size=(16, 24), mode="bilinear") for b in blocks]
-    torch.testing.assert_close(out["attention_map"], sum(weights[:, i, None, None, None] * u for i, u in enumerate(upsampled)))
+    torch.testing.assert_close(
+        out["attention_map"], sum(weights[:, i, None, None, None] * u for i, u in enumerate(upsampled))
+    )
 
 
 def test_ensemble_averages_its_members_and_round_trips(tmp_path):
@@ -178,7 +203,9 @@ def test_ensemble_members_take_turns_reading_the_mirror_image():
     members = [MultiViewCAMNet(TINY, imagenet_init=False).eval() for _ in range(2)]
     views = torch.randn(1, 6, 64, 96)
     with torch.no_grad():
-        expected = 0.5 * (members[0](views)["logit_map"] + torch.flip(members[1](torch.flip(views, dims=[3]))["logit_map"], dims=[3]))
+        expected = 0.5 * (
+            members[0](views)["logit_map"] + torch.flip(members[1](torch.flip(views, dims=[3]))["logit_map"], dims=[3])
+        )
     expected = torch.nn.functional.interpolate(expected, size=(64, 96), mode="bilinear")[0, 0].numpy()
     localizer = LearnedLocalizer(CAMEnsemble(members).eval(), "cpu", flip=True)
     np.testing.assert_allclose(localizer._run(views), expected, atol=1e-5)
@@ -192,8 +219,12 @@ def test_synthetic_edit_mask_matches_what_changed(photos, kind):
     if kind == "splice":
         edited, mask = synth.splice(host, cv2.resize(photos["astronaut"], (384, 256)), rng)
     else:
-        edited, mask = {"copymove": synth.copy_move, "removal": synth.removal, "retouch": synth.retouch,
-                        "double_jpeg": synth.double_jpeg}[kind](host, rng)
+        edited, mask = {
+            "copymove": synth.copy_move,
+            "removal": synth.removal,
+            "retouch": synth.retouch,
+            "double_jpeg": synth.double_jpeg,
+        }[kind](host, rng)
     changed = np.any(edited != host, axis=2)
     assert mask.sum() > 100
     assert changed[mask].mean() > 0.5  # what the mask marks did change
@@ -210,6 +241,41 @@ def test_synthesizer_samples_share_the_global_chain(tmp_path, photos):
     assert all(s.rgb.shape == (128, 192, 3) and s.mask.shape == (128, 192) for s in samples)
     assert {s.label for s in samples} == {0, 1}
     assert all((s.label == 1) == bool(s.mask.any()) for s in samples)
+
+
+def test_generated_donors_add_the_generated_blend_edit(tmp_path, photos):
+    for name in ("coffee", "chelsea"):
+        save(photos[name], tmp_path / "photos" / f"{name}.jpg", quality=95)
+    save(photos["rocket"], tmp_path / "generated" / "rocket.png")
+    editor = synth.EditSynthesizer(
+        sorted((tmp_path / "photos").glob("*.jpg")), size=(128, 192), donors=[tmp_path / "generated" / "rocket.png"]
+    )
+    assert editor.kinds[-1] == synth.GENERATED_KIND
+    assert synth.GENERATED_KIND not in synth.EditSynthesizer(editor.photos).kinds  # only with donors
+    host = cv2.resize(photos["coffee"], (192, 128))
+    edited, mask = editor.edit(host, synth.GENERATED_KIND, np.random.default_rng(5))
+    changed = np.any(edited != host, axis=2)
+    assert mask.sum() > 100 and changed[mask].mean() > 0.5
+    band = cv2.dilate(mask.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
+    assert not changed[~band].any()  # the feathered seam stays near the mask
+
+
+def test_the_sharing_chain_ends_in_jpeg_webp_or_nothing(tmp_path, photos):
+    save(photos["coffee"], tmp_path / "coffee.png")
+    editor = synth.EditSynthesizer([tmp_path / "coffee.png"], size=(96, 128))
+    rgb = cv2.resize(photos["coffee"], (128, 96))
+    empty = np.zeros((96, 128), bool)
+    endings = {"jpeg": 0, "webp_or_none": 0, "none": 0}
+    for seed in range(60):
+        out, mask, table = editor.postprocess(rgb, empty, np.random.default_rng(seed))
+        assert out.shape == (96, 128, 3) and mask.shape == (96, 128) and not mask.any()
+        if table is not None:
+            endings["jpeg"] += 1
+        else:
+            endings["webp_or_none"] += 1
+            endings["none"] += int(np.array_equal(out, rgb))
+    assert endings["jpeg"] > 25 and endings["webp_or_none"] > 5  # about 70 % / 30 %
+    assert 0 < endings["none"] < endings["webp_or_none"]  # some lossless, some WebP
 
 
 def test_tiled_inference_keeps_the_image_size(tiny_model):
@@ -263,7 +329,9 @@ def test_default_falls_back_to_classical_without_weights(tmp_path, runner, photo
     from imlforensic.registry import REGISTRY, BundledFile
 
     entry = REGISTRY.entry("mvcam")
-    monkeypatch.setitem(REGISTRY._entries, "mvcam", dataclasses.replace(entry, weights=BundledFile("absent.safetensors")))
+    monkeypatch.setitem(
+        REGISTRY._entries, "mvcam", dataclasses.replace(entry, weights=BundledFile("absent.safetensors"))
+    )
     REGISTRY.clear()  # a model built by an earlier test would otherwise be reused
     image = save(photos["coffee"], tmp_path / "c.jpg", quality=90)
     result = runner.invoke(app, ["detect", str(image), "--json"])
@@ -334,11 +402,29 @@ def test_weights_option_runs_a_trained_checkpoint(tmp_path, runner, photos, tiny
     from imlforensic.io.hashing import sha256_file as file_sha256
 
     checkpoint = tmp_path / "mine.safetensors"
-    save_checkpoint(checkpoint, tiny_model, {"classes": ["authentic", "manipulated"],
-                                             "thresholds": {"sel": {"threshold": 0.7}, "network": {"threshold": 0.6}}})
+    save_checkpoint(
+        checkpoint,
+        tiny_model,
+        {
+            "classes": ["authentic", "manipulated"],
+            "thresholds": {"sel": {"threshold": 0.7}, "network": {"threshold": 0.6}},
+        },
+    )
     image = save(cv2.resize(photos["coffee"], (192, 128)), tmp_path / "c.jpg", quality=90)
-    result = runner.invoke(app, ["localize", str(image), "--method", "mvcam-net", "--weights", str(checkpoint),
-                                 "--out", str(tmp_path / "o"), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "localize",
+            str(image),
+            "--method",
+            "mvcam-net",
+            "--weights",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["method"]["name"] == "mvcam-net" and record["method"]["version"] == "2.0+local"

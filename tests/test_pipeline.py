@@ -76,7 +76,7 @@ def registry() -> Registry:
 
 @pytest.fixture()
 def image(tmp_path, photos) -> LoadedImage:
-    return load_image(save(photos["coffee"][:96, :128], tmp_path / "photo.png"))
+    return load_image(save(photos["coffee"][:288, :384], tmp_path / "photo.png"))
 
 
 # --- the contract ------------------------------------------------------------------------------
@@ -92,7 +92,9 @@ def test_a_three_class_output_is_normalised_and_can_say_generated() -> None:
     output = MethodOutput(
         heatmap=np.zeros((4, 4)), score=0.8, class_probs={"authentic": 0.1, "manipulated": 0.1, "generated": 0.6}
     )
-    assert sum(output.class_probs.values()) == pytest.approx(1.0) and output.class_probs["generated"] == pytest.approx(0.75)
+    assert sum(output.class_probs.values()) == pytest.approx(1.0) and output.class_probs["generated"] == pytest.approx(
+        0.75
+    )
     assert decide_verdict(output, 0.5) == "generated"
     with pytest.raises(ValueError, match="unknown class"):
         MethodOutput(heatmap=np.zeros((4, 4)), score=0.1, class_probs={"fake": 1.0})
@@ -116,7 +118,7 @@ def test_a_method_declares_its_card_and_threshold(registry) -> None:
 def test_analyse_runs_the_method_and_applies_its_threshold(registry, image) -> None:
     analysis = Analyzer("square", registry=registry).analyse(image)
     assert analysis.verdict == "manipulated" and analysis.threshold == 0.6
-    assert analysis.mask[8:40, 8:40].all() and analysis.flagged_fraction == pytest.approx(32 * 32 / (96 * 128))
+    assert analysis.mask[8:40, 8:40].all() and analysis.flagged_fraction == pytest.approx(32 * 32 / (288 * 384))
     record = analysis.record(RunSettings(command="test"))
     assert record.method is not None and record.method.name == "square" and record.details == {"squares": 1}
     assert record.origin == "method" and sum(record.class_probs.values()) == pytest.approx(1.0)

@@ -3,102 +3,31 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
 import io
 import json
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
+from exif_helpers import exif_block
 from PIL import Image
 
-from exif_helpers import exif_block
-
 c2pa = pytest.importorskip("c2pa", reason="c2pa-python is not installed")
-x509 = pytest.importorskip("cryptography.x509", reason="cryptography is not installed")
+pytest.importorskip("cryptography.x509", reason="cryptography is not installed")
 
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+from c2pa_helpers import IPTC, change_pixels, composite_actions, generated_file, make_credentials, picture, sign  # noqa: E402
 
 from imlforensic.forensics.provenance import declared_ai, read_c2pa, read_provenance, xmp_digital_source_types  # noqa: E402
-
-IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "imlforensic tests")])
 
 
 @pytest.fixture(scope="module")
 def credentials() -> dict[str, bytes]:
-    """A CA and an ES256 signing certificate with the extensions C2PA requires (not self-signed,
-    digitalSignature, an allowed extended key usage)."""
-    now = dt.datetime.now(dt.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-
-    def usage(sign: bool) -> x509.KeyUsage:
-        return x509.KeyUsage(digital_signature=sign, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                             key_agreement=False, key_cert_sign=not sign, crl_sign=not sign, encipher_only=False, decipher_only=False)
-
-    def builder(subject: str, public_key) -> x509.CertificateBuilder:
-        return (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name("imlforensic test CA"))
-                .public_key(public_key).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=7))
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
-
-    ca = (builder("imlforensic test CA", ca_key.public_key())
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(usage(False), critical=True).sign(ca_key, hashes.SHA256()))
-    leaf = (builder("imlforensic test signer", key.public_key())
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(usage(True), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    return {
-        "chain": leaf.public_bytes(pem) + ca.public_bytes(pem),
-        "key": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        "ca": ca.public_bytes(pem),
-    }
-
-
-def _picture(seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:96, 0:128]
-    rgb = np.stack([xx * 2, yy * 2, (xx + yy)], axis=2) + rng.integers(0, 20, (96, 128, 3))
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def _sign(credentials: dict[str, bytes], source: bytes, actions: list[dict], generator: str = "TestImageGen") -> bytes:
-    manifest = {
-        "claim_generator_info": [{"name": generator, "version": "2.1"}],
-        "title": "picture.jpg",
-        "assertions": [{"label": "c2pa.actions", "data": {"actions": actions}}],
-    }
-    context = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
-    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", credentials["chain"], credentials["key"], None))
-    out = io.BytesIO()
-    with c2pa.Builder(manifest, context) as builder:
-        builder.sign(signer, "image/jpeg", io.BytesIO(source), out)
-    return out.getvalue()
-
-
-def _generated(credentials: dict[str, bytes], tmp_path: Path) -> Path:
-    signed = _sign(credentials, _picture(), [{"action": "c2pa.created", "digitalSourceType": IPTC + "trainedAlgorithmicMedia",
-                                             "softwareAgent": {"name": "TestImageGen", "version": "2.1"}}])
-    path = tmp_path / "generated.jpg"
-    path.write_bytes(signed)
-    return path
+    return make_credentials()
 
 
 def test_a_signed_generated_picture_is_declared_generated_with_its_generator(credentials, tmp_path: Path) -> None:
-    path = _generated(credentials, tmp_path)
+    path = generated_file(credentials, tmp_path)
     provenance = read_provenance(path)
     c = provenance.c2pa
     assert c.status == "untrusted_signer" and c.content_matches is True  # no trust list given
@@ -117,13 +46,8 @@ def test_a_signed_generated_picture_is_declared_generated_with_its_generator(cre
 
 
 def test_pixels_changed_after_signing_no_longer_match(credentials, tmp_path: Path) -> None:
-    signed = bytearray(_generated(credentials, tmp_path).read_bytes())
-    scan = signed.rfind(b"\xff\xda")
-    start = scan + 2 + int.from_bytes(signed[scan + 2:scan + 4], "big") + 100
-    for i in range(start, start + 16):  # change entropy-coded picture data; the manifest stays
-        signed[i] ^= 0x5A
     path = tmp_path / "changed.jpg"
-    path.write_bytes(bytes(signed))
+    path.write_bytes(change_pixels(generated_file(credentials, tmp_path).read_bytes()))
     Image.open(path).load()  # still a decodable picture, with other pixels
     provenance = read_provenance(path)
     c = provenance.c2pa
@@ -136,18 +60,14 @@ def test_pixels_changed_after_signing_no_longer_match(credentials, tmp_path: Pat
 
 def test_no_manifest_is_stated(tmp_path: Path) -> None:
     path = tmp_path / "plain.jpg"
-    path.write_bytes(_picture(3))
+    path.write_bytes(picture(3))
     provenance = read_provenance(path)
     assert provenance.c2pa.status == "no_manifest" and provenance.c2pa.message == "The file carries no C2PA manifest."
     assert declared_ai(provenance) is None and provenance.to_json()["declared_ai"] is None
 
 
 def test_an_ai_edit_of_a_camera_picture_is_declared_edited(credentials, tmp_path: Path) -> None:
-    signed = _sign(credentials, _picture(1), [
-        {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture", "softwareAgent": "TestCamera 1.0"},
-        {"action": "c2pa.edited", "digitalSourceType": IPTC + "compositeWithTrainedAlgorithmicMedia",
-         "softwareAgent": "TestEditor Generative Fill"},
-    ], generator="TestEditor")
+    signed = sign(credentials, picture(1), composite_actions(), generator="TestEditor")
     path = tmp_path / "edited.jpg"
     path.write_bytes(signed)
     provenance = read_provenance(path)
@@ -157,7 +77,7 @@ def test_an_ai_edit_of_a_camera_picture_is_declared_edited(credentials, tmp_path
 
 
 def test_a_generated_parent_edited_later_is_still_generated(credentials, tmp_path: Path) -> None:
-    parent = _generated(credentials, tmp_path).read_bytes()
+    parent = generated_file(credentials, tmp_path).read_bytes()
     cropped = io.BytesIO()
     Image.open(io.BytesIO(parent)).crop((0, 0, 96, 80)).save(cropped, "JPEG", quality=90)
     manifest = {"claim_generator_info": [{"name": "TestEditor"}], "assertions": [{"label": "c2pa.actions", "data": {"actions": [
@@ -187,7 +107,7 @@ def test_a_generated_parent_edited_later_is_still_generated(credentials, tmp_pat
 ])
 def test_xmp_digital_source_type_is_read_from_a_jpeg(tmp_path: Path, xmp: str, kind: str) -> None:
     path = tmp_path / "x.jpg"
-    Image.open(io.BytesIO(_picture(2))).save(path, "JPEG", quality=90, xmp=xmp.encode())
+    Image.open(io.BytesIO(picture(2))).save(path, "JPEG", quality=90, xmp=xmp.encode())
     provenance = read_provenance(path)
     assert provenance.c2pa.status == "no_manifest"
     assert provenance.xmp_digital_source_types == ["trainedAlgorithmicMedia" if kind == "generated" else "compositeWithTrainedAlgorithmicMedia"]
@@ -198,7 +118,7 @@ def test_xmp_digital_source_type_is_read_from_a_jpeg(tmp_path: Path, xmp: str, k
 def test_xmp_resource_form_and_exif_software(tmp_path: Path) -> None:
     assert xmp_digital_source_types(b'<Iptc4xmpExt:DigitalSourceType rdf:resource="' + IPTC.encode() + b'digitalCapture"/>') == ["digitalCapture"]
     path = tmp_path / "mj.jpg"
-    Image.open(io.BytesIO(_picture(4))).save(path, "JPEG", exif=exif_block({0x0131: "Midjourney v6"}))
+    Image.open(io.BytesIO(picture(4))).save(path, "JPEG", exif=exif_block({0x0131: "Midjourney v6"}))
     provenance = read_provenance(path)
     assert provenance.software == ["Midjourney v6"] and provenance.generators_named == ["Midjourney"]
     declaration = declared_ai(provenance)
@@ -224,7 +144,7 @@ def test_a_remote_manifest_is_never_fetched(tmp_path: Path) -> None:
         xmp = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
                f'<rdf:Description xmlns:dcterms="http://purl.org/dc/terms/" dcterms:provenance="{url}"/></rdf:RDF></x:xmpmeta>')
         path = tmp_path / "remote.jpg"
-        Image.open(io.BytesIO(_picture(5))).save(path, "JPEG", xmp=xmp.encode())
+        Image.open(io.BytesIO(picture(5))).save(path, "JPEG", xmp=xmp.encode())
         result = read_c2pa(path)
     finally:
         server.shutdown()
@@ -240,7 +160,7 @@ def _read_in_child(path: str, queue) -> None:
 def test_reading_works_in_a_forked_worker(credentials, tmp_path: Path) -> None:
     import multiprocessing
 
-    path = _generated(credentials, tmp_path)
+    path = generated_file(credentials, tmp_path)
     assert read_c2pa(path).status == "untrusted_signer"  # the parent has made its library context
     context = multiprocessing.get_context("fork")
     queue = context.Queue()

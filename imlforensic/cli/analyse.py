@@ -14,6 +14,7 @@ import typer
 from imlforensic.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    C2paTrust,
     Device,
     IncludeHidden,
     Inputs,
@@ -27,17 +28,23 @@ from imlforensic.cli.common import (
     RefinerOption,
     SamCheckpoint,
     SkipExisting,
+    Summary,
     Threshold,
+    ViewsOption,
     Weights,
     check_device,
     default_out,
     fail,
     method_entries,
+    read_trust_anchors,
     refiner_entry,
     usage_error,
+    views_of,
+    write_summary,
 )
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
 from imlforensic.pipeline.analysis import Analyzer
+from imlforensic.pipeline.evidence import EvidenceOptions
 from imlforensic.pipeline.records import ResultRecord
 from imlforensic.pipeline.run import (
     MethodLoadError,
@@ -68,6 +75,9 @@ class AnalysisOptions:
     weights: Path | None = None
     quiet: bool = False
     include_hidden: bool = False
+    summary: Path | None = None  # --summary FILE.csv
+    c2pa_trust: Path | None = None  # --c2pa-trust FILE.pem
+    views: str | None = None  # --views ela,noise (with the maps)
     ray: str | None = None  # --ray ADDRESS: the analysis on Ray actors
     ray_actors: int | None = None
 
@@ -75,6 +85,10 @@ class AnalysisOptions:
 def build_request(options: AnalysisOptions) -> RunRequest:
     """Check the options (usage errors exit) and make the run's request."""
     check_device(options.device)
+    trust = read_trust_anchors(options.c2pa_trust)
+    views = views_of(options.views)
+    if views and not options.write_maps:
+        usage_error("--views goes with the maps: use localize or report")
     entries = method_entries(options.methods, options.weights, quiet=options.quiet)
     analyzers = [
         Analyzer(entry, device=options.device, threshold=options.threshold, refiner=options.refiner)
@@ -91,6 +105,8 @@ def build_request(options: AnalysisOptions) -> RunRequest:
         max_pixels=options.max_pixels,
         device=options.device,
         include_hidden=options.include_hidden,
+        evidence=EvidenceOptions(trust_anchors=trust),
+        views=views,
     )
 
 
@@ -140,7 +156,12 @@ def _print_record(record: ResultRecord, json_lines: bool, with_area: bool, sever
         flagged = f"  flagged {100 * record.flagged_fraction:5.1f}%" if with_area else ""
         method = f"  [{record.method.name}]" if several and record.method else ""
         score = "  -  " if record.score is None else f"{record.score:.3f}"
-        sys.stdout.write(f"{record.verdict:<12} {score}{flagged}  {record.input.path}{method}\n")
+        declared = (
+            f"  (declared by the file; the method alone: {record.method_verdict})"
+            if record.method_verdict is not None and record.method_verdict != record.verdict
+            else ""
+        )
+        sys.stdout.write(f"{record.verdict:<12} {score}{flagged}  {record.input.path}{method}{declared}\n")
     sys.stdout.flush()
 
 
@@ -175,6 +196,8 @@ def _run(options: AnalysisOptions, json_lines: bool) -> None:
         ray=options.ray,
         ray_actors=options.ray_actors,
     )
+    if options.summary is not None:
+        write_summary(options.summary, [*report.records, *report.errors])
     finish(options.command, report, json_lines, options.quiet, options.out)
 
 
@@ -193,18 +216,25 @@ def detect(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     weights: Weights = None,
     include_hidden: IncludeHidden = False,
+    summary: Summary = None,
+    c2pa_trust: C2paTrust = None,
     ray: RayAddress = None,
     ray_actors: RayActors = None,
 ) -> None:
     """Say whether each image was edited: verdict and score per image.
 
-    Prints one line per image (verdict, score, path), or JSON Lines with --json.
+    Prints one line per image (verdict, score, path), or JSON Lines with --json. Each record also
+    holds what the file declares (C2PA manifest, XMP, EXIF), its metadata and JPEG structure; a
+    picture that a valid C2PA manifest or its XMP declares AI-generated is 'generated', with the
+    reason in verdict_reason (see README, "Evidence fields").
 
     [bold]Examples[/bold]
 
       imlforensic detect photo.jpg
 
       imlforensic detect ~/case42/*.jpg --json > verdicts.jsonl
+
+      imlforensic detect ~/case42 --recursive --summary case42.csv
 
       imlforensic detect /shared/archive -r --json --ray auto > verdicts.jsonl
     """
@@ -221,6 +251,8 @@ def detect(
         weights=weights,
         quiet=quiet,
         include_hidden=include_hidden,
+        summary=summary,
+        c2pa_trust=c2pa_trust,
         ray=ray,
         ray_actors=ray_actors,
     )
@@ -250,6 +282,9 @@ def localize(
     sam_checkpoint: SamCheckpoint = None,
     weights: Weights = None,
     include_hidden: IncludeHidden = False,
+    summary: Summary = None,
+    c2pa_trust: C2paTrust = None,
+    views: ViewsOption = None,
     ray: RayAddress = None,
     ray_actors: RayActors = None,
 ) -> None:
@@ -257,7 +292,7 @@ def localize(
 
     Writes, per image, under --out: NAME.heatmap.png (grey probability map, 0..255 = 0..1), NAME.heatmap-color.png, NAME.mask.png (0/255), NAME.overlay.png and NAME.json (verdict, score, input sha256, method and settings).
 
-    With --refiner (sam, superpixel, grabcut, deeplab) these are the refined result, and NAME.coarse-heatmap.png and NAME.coarse-overlay.png hold the method's unrefined one. With several --method, each method writes into OUT/METHOD/.
+    With --refiner (sam, superpixel, grabcut, deeplab) these are the refined result, and NAME.coarse-heatmap.png and NAME.coarse-overlay.png hold the method's unrefined one. With several --method, each method writes into OUT/METHOD/. With --views, NAME.view-VIEW.png holds each forensic view asked for.
 
     [bold]Examples[/bold]
 
@@ -268,6 +303,8 @@ def localize(
       imlforensic localize photo.jpg --refiner sam
 
       imlforensic localize photo.jpg -m mvcam -m classical --out results/
+
+      imlforensic localize photo.jpg --views ela,noise --out results/
 
       imlforensic localize /shared/archive -r --out /shared/out --skip-existing --ray auto
     """
@@ -286,6 +323,9 @@ def localize(
         weights=weights,
         quiet=quiet,
         include_hidden=include_hidden,
+        summary=summary,
+        c2pa_trust=c2pa_trust,
+        views=views,
         ray=ray,
         ray_actors=ray_actors,
     )

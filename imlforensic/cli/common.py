@@ -110,6 +110,33 @@ RayActors = Annotated[
         show_default=False,
     ),
 ]
+Summary = Annotated[
+    Path | None,
+    typer.Option(
+        "--summary",
+        help="Also write a CSV summary to this file: one row per image (and method), failed inputs included "
+        "(path, sha256, verdict, probabilities, flagged area, regions, notes; UTF-8 for spreadsheets).",
+        show_default=False,
+    ),
+]
+ViewsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--views",
+        help="Also write forensic views as pictures beside the maps, NAME.view-VIEW.png: ela (error levels), "
+        "sel, noise, dq (JPEG double quantisation), comma-separated, or all.",
+        show_default=False,
+    ),
+]
+C2paTrust = Annotated[
+    Path | None,
+    typer.Option(
+        "--c2pa-trust",
+        help="PEM file of the root certificates whose C2PA signers count as trusted "
+        "(otherwise an intact manifest's signature reads 'untrusted_signer').",
+        show_default=False,
+    ),
+]
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -197,3 +224,36 @@ def default_method(quiet: bool = False) -> str:
 
 def default_out() -> Path:
     return Path(os.environ.get("IMLFORENSIC_OUT", "imlforensic_out"))
+
+
+def read_trust_anchors(path: Path | None) -> str | None:
+    """``--c2pa-trust``: the PEM text of the trusted roots (a usage error when it holds none)."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        usage_error(f"--c2pa-trust {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})")
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        usage_error(f"--c2pa-trust {path}: no PEM certificate in it")
+    return text
+
+
+def write_summary(path: Path, entries: list) -> None:
+    """``--summary``: the CSV of ``entries`` (records), or one error line when it cannot be written."""
+    from imlforensic.io.summary_csv import write_summary_csv
+
+    try:
+        write_summary_csv(path, entries)
+    except OSError as exc:
+        fail(f"cannot write the summary {path}: {exc.strerror or exc}")
+
+
+def views_of(text: str | None) -> tuple[str, ...]:
+    """``--views``: the view names (a usage error for an unknown one)."""
+    from imlforensic.views.pictures import parse_views
+
+    try:
+        return parse_views(text)
+    except ValueError as exc:
+        usage_error(f"--views: {exc}")

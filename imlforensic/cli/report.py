@@ -24,17 +24,21 @@ from imlforensic.cli.analyse import AnalysisOptions, build_request, execute
 from imlforensic.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    C2paTrust,
     MaxPixels,
     Methods,
     Quiet,
     Recursive,
+    Summary,
+    ViewsOption,
     fail,
     refiner_entry,
     usage_error,
+    write_summary,
 )
 from imlforensic.io.atomic import atomic_write_bytes
 from imlforensic.io.images import DEFAULT_MAX_PIXELS
-from imlforensic.pipeline.records import Record
+from imlforensic.pipeline.records import ErrorRecord, Record
 
 BATCH_LOG = "batch.jsonl"
 
@@ -109,6 +113,18 @@ def report(
         ),
     ] = False,
     quiet: Quiet = False,
+    summary: Summary = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write an offline HTML case viewer into this folder (index.html: summary table, "
+            "original / overlay swipe, zoom and pan, heatmap, evidence; no request leaves the folder).",
+            show_default=False,
+        ),
+    ] = None,
+    c2pa_trust: C2paTrust = None,
+    views: ViewsOption = None,
 ) -> None:
     """Make a PDF case report: cover with models, settings and a summary table; one page per image (original, heatmap with colour bar, mask overlay, verdict, sha256, EXIF); appendix on the methods and how to read the maps.
 
@@ -117,6 +133,8 @@ def report(
       imlforensic report results/ -o case42.pdf --title "Case 42" --case 42/2024 --analyst "J. Doe"
 
       imlforensic report ~/case42/*.jpg -o case42.pdf --figures case42-figures/
+
+      imlforensic report results/ -o case42.pdf --html case42-viewer/ --summary case42.csv
     """
     from imlforensic.report import ReportOptions, build_report, collect, looks_like_results
 
@@ -128,6 +146,8 @@ def report(
     for log in batch or []:
         if not log.is_file():
             usage_error(f"{log}: no such batch log")
+    if html is not None and html.exists() and not html.is_dir():
+        usage_error(f"--html {html}: not a folder")
 
     folders = [Path(spec) for spec in inputs if spec != "-" and Path(spec).is_dir() and looks_like_results(Path(spec))]
     image_specs = [spec for spec in inputs if not (spec != "-" and Path(spec).is_dir() and Path(spec) in folders)]
@@ -147,6 +167,8 @@ def report(
                 ("--refiner", refiner),
                 ("--threshold", threshold),
                 ("--device", device),
+                ("--c2pa-trust", c2pa_trust),
+                ("--views", views),
             )
             if value is not None
         ]
@@ -156,13 +178,29 @@ def report(
     else:
         results = results_dir if results_dir is not None else output.with_name(output.stem + "_results")
         batch_entries, localize_failed = _localize(
-            image_specs, results, method, refiner, threshold, device, recursive, skip_existing, quiet, max_pixels
+            image_specs,
+            results,
+            method,
+            refiner,
+            threshold,
+            device,
+            recursive,
+            skip_existing,
+            quiet,
+            max_pixels,
+            c2pa_trust,
+            views,
         )
         collection = collect([results], batch or [], only_batch=True, batch_entries=batch_entries)
     for warning in collection.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if not collection.items:
         usage_error("no results found to report" + (f" in {', '.join(map(str, folders))}" if folders else ""))
+
+    if summary is not None:
+        write_summary(summary, _entries(collection.items))
+    if html is not None:
+        _write_viewer(html, collection.items, title, quiet)
 
     if figures is not None:
         try:
@@ -218,6 +256,8 @@ def _localize(
     skip_existing: bool,
     quiet: bool,
     max_pixels: int,
+    c2pa_trust: Path | None = None,
+    views: str | None = None,
 ) -> tuple[list[Record], bool]:
     """Run ``localize`` (the same pipeline as the command) into ``results``; return its records
     (failed inputs as error records) and whether any input failed. The run's log is kept as
@@ -235,6 +275,8 @@ def _localize(
         recursive=recursive,
         max_pixels=max_pixels,
         quiet=quiet,
+        c2pa_trust=c2pa_trust,
+        views=views,
     )
     request = build_request(options)
     run = execute(request, quiet=quiet)  # failed inputs are named as they happen
@@ -246,3 +288,29 @@ def _localize(
         except OSError as exc:
             typer.echo(f"warning: cannot keep the batch log in {results}: {exc.strerror or exc}", err=True)
     return entries, bool(run.failures)
+
+
+def _entries(items: list) -> list[Record]:
+    """The report's items as records, in its order: failed and missing inputs as error records."""
+    return [
+        item.record
+        if item.record is not None
+        else ErrorRecord(path=item.path, error=item.error or item.status, extra={"status": item.status})
+        for item in items
+    ]
+
+
+def _write_viewer(folder: Path, items: list, title: str, quiet: bool) -> None:
+    """``--html``: the case viewer of the report's items, their outputs found where the report found them."""
+    from imlforensic.io.case import case_entry
+    from imlforensic.report.html import write_case_viewer
+
+    entries = [case_entry(record.to_json(), item.folder) for item, record in zip(items, _entries(items))]
+    try:
+        result = write_case_viewer(folder, entries, title=title)
+    except OSError as exc:
+        fail(f"cannot write the HTML viewer into {folder}: {exc.strerror or exc}")
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if not quiet:
+        typer.echo(f"report: HTML viewer of {result.images} image(s) in {result.index}", err=True)

@@ -28,6 +28,14 @@ def train(
             show_default=False,
         ),
     ] = None,
+    generated_donors: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--generated-donors",
+            help="Folders of generated pictures whose regions are blended into the photos as synthetic edits (repeatable; with --synthesize-from).",
+            show_default=False,
+        ),
+    ] = None,
     val: Annotated[
         list[str] | None,
         typer.Option(
@@ -79,7 +87,9 @@ def train(
     if not datasets and not synthesize_from:
         usage_error("give labelled datasets and/or --synthesize-from photo folders")
     check_device(device)
-    for folder in synthesize_from or []:
+    if generated_donors and not synthesize_from:
+        usage_error("--generated-donors needs --synthesize-from photo folders to blend them into")
+    for folder in [*(synthesize_from or []), *(generated_donors or [])]:
         if not folder.exists():
             usage_error(f"{folder}: no such file or folder")
     config = PRESETS[preset]
@@ -96,6 +106,7 @@ def train(
             device=resolved,
             resume=resume,
             show_progress=not quiet,
+            donor_folders=list(generated_donors or []),
         )
         if not context().main:  # under torchrun: rank 0 calibrates and reports
             return

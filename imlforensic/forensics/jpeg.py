@@ -216,13 +216,13 @@ class JpegForensics:
         }
 
 
-def analyse_jpeg(path: Path | str, double_compression: bool = True) -> JpegForensics:
+def analyse_jpeg(path: Path | str | bytes, double_compression: bool = True) -> JpegForensics:
     """Tables, quality, family and (``double_compression``) the double-compression estimate of
-    the file at ``path``; never raises (problems are in ``error``)."""
+    the file at ``path`` (or of these bytes); never raises (problems are in ``error``)."""
     from PIL import Image, JpegImagePlugin
 
     try:
-        data = Path(path).read_bytes()
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as image:

@@ -217,20 +217,20 @@ def _ifd(exif: Any, tag: int) -> dict[int, Any]:
         return {}
 
 
-def read_metadata(path: Path | str, thumbnail: bool = True) -> Metadata:
-    """EXIF, XMP and PNG-text metadata of an image file (never raises).
+def read_metadata(path: Path | str | bytes, thumbnail: bool = True) -> Metadata:
+    """EXIF, XMP and PNG-text metadata of an image file, or of its bytes (never raises).
 
     ``thumbnail``: also compare the EXIF thumbnail, when there is one, with the picture (this
     decodes the picture at reduced size).
     """
     from PIL import Image
 
-    path = Path(path)
+    source = io.BytesIO(path) if isinstance(path, bytes) else Path(path)
     meta = Metadata()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 exif = image.getexif()
                 info = dict(image.info)
                 sub, gps, ifd1 = _ifd(exif, _EXIF_IFD), _ifd(exif, _GPS_IFD), _ifd(exif, _IFD1)
@@ -253,7 +253,8 @@ def read_metadata(path: Path | str, thumbnail: bool = True) -> Metadata:
     meta.date_modified = _as_text(exif.get(_DATETIME))
     try:
         # pillow-heif has applied a HEIF picture's rotation and reset EXIF to 1; the file's value is kept aside
-        meta.orientation = int(info.get("original_orientation") or exif.get(_ORIENTATION) or 0)
+        heif_orientation = info.get("original_orientation") if image.format == "HEIF" else None
+        meta.orientation = int(heif_orientation or exif.get(_ORIENTATION) or 0)
     except (TypeError, ValueError):
         meta.orientation = 0
     meta.gps = bool(gps)

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imlforensic.forensics.metadata import read_metadata, xmp_packet
+from imlforensic.forensics.metadata import Metadata, read_metadata, xmp_packet
 
 IPTC_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 GENERATED_TYPES = frozenset({"trainedAlgorithmicMedia"})
@@ -182,8 +182,8 @@ def _context_for(trust_anchors: str | None, pid: int) -> Any:
     return c2pa.Context.from_dict(settings)
 
 
-def read_c2pa(path: Path | str, trust_anchors: str | Path | None = None) -> C2paResult:
-    """Read and validate the C2PA manifest store of ``path`` (never raises).
+def read_c2pa(path: Path | str | bytes, trust_anchors: str | Path | None = None) -> C2paResult:
+    """Read and validate the C2PA manifest store of ``path`` (a file, or its bytes; never raises).
 
     ``trust_anchors``: PEM text (or a file of it) with the root certificates to trust.
     """
@@ -195,10 +195,10 @@ def read_c2pa(path: Path | str, trust_anchors: str | Path | None = None) -> C2pa
     if isinstance(anchors, Path) or (isinstance(anchors, str) and anchors and "-----BEGIN" not in anchors):
         anchors = Path(anchors).read_text(encoding="utf-8")
     try:
-        data = Path(path).read_bytes()
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reader = c2pa.Reader.try_create(_mime(data, path), io.BytesIO(data), None, _context(anchors or None))
+            reader = c2pa.Reader.try_create(_mime(data), io.BytesIO(data), None, _context(anchors or None))
             if reader is None:
                 return C2paResult(status="no_manifest", message="The file carries no C2PA manifest.")
             with reader:
@@ -218,7 +218,7 @@ def read_c2pa(path: Path | str, trust_anchors: str | Path | None = None) -> C2pa
     return c2pa_from_store(store)
 
 
-def _mime(data: bytes, path: Path | str) -> str | None:
+def _mime(data: bytes) -> str | None:
     """The MIME type from the file's first bytes (the library also checks; None lets it guess)."""
     signatures = (
         (b"\xff\xd8\xff", "image/jpeg"),
@@ -370,19 +370,22 @@ def xmp_digital_source_types(xmp: bytes) -> list[str]:
     return list(dict.fromkeys(terms))
 
 
-def read_provenance(path: Path | str, trust_anchors: str | Path | None = None) -> Provenance:
-    """C2PA, XMP ``DigitalSourceType`` and software names of the file at ``path`` (never raises)."""
+def read_provenance(
+    path: Path | str | bytes, trust_anchors: str | Path | None = None, metadata: Metadata | None = None
+) -> Provenance:
+    """C2PA, XMP ``DigitalSourceType`` and software names of the file at ``path`` (or of these
+    bytes; never raises). ``metadata``: the file's :func:`read_metadata`, when already read."""
     from PIL import Image
 
     xmp = b""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as image:
                 xmp = xmp_packet(dict(image.info))
     except Exception:  # not an image Pillow knows: C2PA may still read it
         pass
-    meta = read_metadata(path, thumbnail=False)
+    meta = metadata if metadata is not None else read_metadata(path, thumbnail=False)
     return Provenance(
         c2pa=read_c2pa(path, trust_anchors),
         xmp_digital_source_types=xmp_digital_source_types(xmp),

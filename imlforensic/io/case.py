@@ -72,7 +72,8 @@ class CaseEntry:
 
 
 def _notes(record: dict[str, Any]) -> list[str]:
-    notes: list[str] = [str(n) for n in record.get("notes") or [] if n]
+    notes: list[str] = [f"Verdict: {record['verdict_reason']}"] if record.get("verdict_reason") else []
+    notes += [str(n) for n in record.get("notes") or [] if n]
     provenance = record.get("provenance") or {}
     declared = provenance.get("declared_ai") or {}
     if declared.get("reason"):
@@ -86,7 +87,8 @@ def _notes(record: dict[str, Any]) -> list[str]:
         notes.append(str(double["message"]))
     if record.get("schema") == ERROR_SCHEMA and record.get("error"):
         notes.append(f"failed: {record['error']}")
-    return list(dict.fromkeys(notes))
+    unique = list(dict.fromkeys(notes))
+    return [n for n in unique if not any(n != other and n in other for other in unique)]  # said once
 
 
 def case_entry(record: Any, folder: Path | None = None) -> CaseEntry:

@@ -3,7 +3,9 @@
 Conversion rules (recorded per image in ``LoadedImage.conversions`` and in the JSON output):
 
 * **EXIF orientation** is applied, so maps and masks align with the image *as displayed*.
-  Widths and heights reported everywhere are the displayed ones.
+  Widths and heights reported everywhere are the displayed ones. HEIC/HEIF pictures come from
+  their decoder already upright (libheif applies the file's rotation / mirror); the record gives
+  the orientation that decoder applied (:func:`imlforensic.io.heif.decoder_orientation`) as for a JPEG.
 * **16-bit** samples (TIFF, PNG) keep their high byte (``value >> 8``), for grey and colour alike.
   32-bit integer and float grey images are min-max scaled to 0..255.
 * **Grey** (and 1-bit) images are replicated into three equal channels.
@@ -123,10 +125,17 @@ def load_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS, display: 
 
     ``display`` is how messages and records name the file (default: ``path`` as given).
     """
+    return load_image_and_bytes(path, max_pixels, display)[0]
+
+
+def load_image_and_bytes(
+    path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS, display: str | None = None
+) -> tuple[LoadedImage, bytes]:
+    """:func:`load_image`, and the bytes it decoded (to read the file's metadata from the same bytes)."""
     path = Path(path)
     name = printable(display or str(path))
     data = read_input(path, name, max_file_bytes(max_pixels))
-    return decode_image_bytes(data, path, max_pixels=max_pixels, display=name)
+    return decode_image_bytes(data, path, max_pixels=max_pixels, display=name), data
 
 
 def decode_image_bytes(
@@ -148,9 +157,7 @@ def decode_image_bytes(
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError(
-            f"{name}: not a supported image format (supported: {', '.join(allowed_formats())})"
-        ) from None
+        raise ImageLoadError(f"{name}: {_unsupported(data)}") from None
     except Image.DecompressionBombError as exc:  # defensive: our own check runs first
         raise ImageLoadError(f"{name}: rejected as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -177,6 +184,14 @@ def allowed_formats() -> tuple[str, ...]:
         ("AVIF",) if set(readable) & set(heif.AVIF_SUFFIXES) else ()
     )
     return FORMATS + extra
+
+
+def _unsupported(data: bytes) -> str:
+    """Why ``data`` is refused: an ISO-BMFF picture (HEIC/AVIF) whose plug-in is missing says so."""
+    reason = f"not a supported image format (supported: {', '.join(allowed_formats())})"
+    if data[4:8] == b"ftyp" and heif.problems():
+        reason += "; " + "; ".join(heif.problems())
+    return reason
 
 
 def _open_allowed(data: bytes) -> Image.Image:
@@ -207,7 +222,13 @@ def _decode(image: Image.Image, data: bytes, path: Path, name: str) -> LoadedIma
     conversions: list[str] = [f"first of {frames} frames"] if frames > 1 else []
     notes: list[str] = []
     orientation = _exif_orientation(image)
-    if 2 <= orientation <= 8:
+    # HEIF: libheif has turned the pixels upright already (never turned twice; other formats' info
+    # cannot claim it: a PNG text chunk of that name is no decoder's word)
+    applied = heif.decoder_orientation(image) if image_format == "HEIF" else 1
+    if applied != 1:
+        orientation = applied
+        conversions.append(f"EXIF orientation {orientation} applied (by the HEIF decoder)")
+    elif 2 <= orientation <= 8:
         image = ImageOps.exif_transpose(image)
         conversions.append(f"EXIF orientation {orientation} applied")
     elif orientation not in (0, 1):

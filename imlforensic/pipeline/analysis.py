@@ -4,7 +4,7 @@ The single per-image path of the tool: ``detect``, ``localize``, ``refine``, ``r
 ``evaluate`` and every benchmark call :meth:`Analyzer.analyse`, so a number in
 docs/BENCHMARKS.md is produced by exactly the code a user runs.
 
-``Analyzer.analyse(image, coarse=None, boxes=None)``:
+``Analyzer.analyse(image, coarse=None, boxes=None, evidence=None)``:
 
 * no ``coarse``: the method analyses the image;
 * ``coarse`` = a :class:`~imlforensic.methods.base.MethodOutput`: a method's output computed
@@ -16,7 +16,20 @@ docs/BENCHMARKS.md is produced by exactly the code a user runs.
   ``annotated``, no score), not a finding of the tool.
 
 Mask rule (:func:`consistent_mask`): the mask is the map's regions at or above the threshold
-(:func:`imlforensic.maps.binarize`), kept empty for an image judged authentic.
+(:func:`imlforensic.maps.binarize`), kept empty for an image the method judged authentic.
+
+``evidence`` (:func:`imlforensic.pipeline.evidence.read_file_evidence`, read once per image by
+:mod:`imlforensic.pipeline.run`): what the file declares about its provenance, recorded, and
+weighed into the verdict by :func:`~imlforensic.pipeline.evidence.declared_provenance_verdict`
+(a picture declared generated is ``generated`` with the reason stated; the mask stays the one of
+the method's own verdict). The record lists the mask's regions (:mod:`imlforensic.forensics.regions`).
+
+Reliability (:mod:`imlforensic.forensics.domain`): every analysis says whether the picture is
+of the kind the methods were made for (photographs). Outside that domain (graphics, small,
+upscaled, heavily recompressed pictures), for a method's own map and unless the user chose a
+threshold, the decision is made more conservative: the threshold is raised to
+:data:`~imlforensic.forensics.domain.CONSERVATIVE_THRESHOLD` for both the verdict and the mask
+(one rule for both still holds), and the record says so.
 """
 
 from __future__ import annotations
@@ -26,9 +39,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imlforensic.forensics.domain import CONSERVATIVE_THRESHOLD, Reliability, assess
+from imlforensic.forensics.regions import mask_regions
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import binarize, pool_score
 from imlforensic.methods.base import Method, MethodOutput, decide_verdict
+from imlforensic.pipeline.evidence import FileEvidence, declared_provenance_verdict, evidence_json
 from imlforensic.pipeline.records import ANNOTATED, InputInfo, Origin, ResultRecord, RunSettings
 from imlforensic.refiners.base import Refiner
 from imlforensic.refiners.bayes import FusionParams
@@ -60,6 +76,14 @@ class Analysis:
     origin: Origin = "method"
     boxes: list[Box] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    reliability: Reliability | None = None
+    method_verdict: str | None = None  # the method's own verdict (None for an annotation)
+    verdict_reason: str | None = None  # why ``verdict`` differs from it
+    evidence: FileEvidence | None = None
+    notes: list[str] = field(default_factory=list)
+
+    MAX_REGIONS = 100
+    """Regions listed in the record (all are counted)."""
 
     @property
     def refined(self) -> bool:
@@ -78,11 +102,13 @@ class Analysis:
         """The method's own (unrefined) mask, by the same rule as :attr:`mask`."""
         if self.origin == "boxes":
             return box_mask(self.boxes, self.heatmap.shape)
-        return consistent_mask(self.output.heatmap, self.threshold, self.verdict)
+        return consistent_mask(self.output.heatmap, self.threshold, self.method_verdict or self.verdict)
 
     def record(self, settings: RunSettings) -> ResultRecord:
         """The JSON record of this analysis (``outputs`` filled in when the files are written)."""
         annotation = self.origin == "boxes"
+        problem = [self.evidence.problem] if self.evidence is not None and self.evidence.problem else []
+        regions = mask_regions(self.mask, self.heatmap, max_regions=self.MAX_REGIONS)
         return ResultRecord(
             input=InputInfo.of(self.image),
             verdict=self.verdict,
@@ -96,6 +122,12 @@ class Analysis:
             settings=settings,
             timings_s=dict(self.timings),
             origin=self.origin,
+            reliability=self.reliability,
+            method_verdict=self.method_verdict,
+            verdict_reason=self.verdict_reason,
+            regions=regions.to_json(),
+            notes=problem + list(self.notes),
+            **evidence_json(self.evidence),
         )
 
 
@@ -129,6 +161,7 @@ class Analyzer:
         refiner: str | ModelEntry | None = None,
         registry: Registry = REGISTRY,
         fusion: FusionParams | None = None,
+        conservative: bool = True,
     ) -> None:
         self.registry = registry
         self.method_entry = registry.entry(method) if method is not None else None  # fails early on an unknown name
@@ -136,6 +169,7 @@ class Analyzer:
         self.device = device
         self._threshold = None if threshold is None else float(threshold)
         self.fusion = fusion or FusionParams()
+        self.conservative = conservative  # raise the threshold outside the domain (module docstring)
         self._method: Method | None = None
         self._refiner: Refiner | None = None
 
@@ -160,6 +194,11 @@ class Analyzer:
         return self.load()._refiner
 
     @property
+    def user_threshold(self) -> float | None:
+        """The threshold the user chose (None: the method's own)."""
+        return self._threshold
+
+    @property
     def threshold(self) -> float:
         """The threshold given, else the method's own default, else :data:`DEFAULT_THRESHOLD`."""
         if self._threshold is not None:
@@ -178,7 +217,11 @@ class Analyzer:
         return refiner.card if refiner is not None else None
 
     def analyse(
-        self, image: LoadedImage, coarse: MethodOutput | CoarseMap | None = None, boxes: list[Box] | None = None
+        self,
+        image: LoadedImage,
+        coarse: MethodOutput | CoarseMap | None = None,
+        boxes: list[Box] | None = None,
+        evidence: FileEvidence | None = None,
     ) -> Analysis:
         """One image through the pipeline (see the module docstring)."""
         shape = image.rgb.shape[:2]
@@ -191,6 +234,19 @@ class Analyzer:
                 heatmap=restricted, score=pool_score(restricted), views=output.views, details=output.details
             )
         threshold = self.threshold
+        reliability = None
+        if origin != "boxes":
+            started = time.perf_counter()
+            reliability = assess(image.rgb, image.jpeg_quality)
+            timings["reliability"] = time.perf_counter() - started
+            if (
+                self.conservative
+                and origin == "method"  # another tool's map keeps the threshold it was given
+                and self.user_threshold is None
+                and not reliability.in_domain
+                and threshold < CONSERVATIVE_THRESHOLD
+            ):
+                threshold = reliability.conservative_threshold = CONSERVATIVE_THRESHOLD
         heatmap = output.heatmap
         refiner = self.refiner
         if refiner is not None:
@@ -201,11 +257,20 @@ class Analyzer:
             )
             heatmap = np.clip(refined, 0.0, 1.0).astype(np.float32)
             timings["refine"] = time.perf_counter() - started
+        method_verdict: str | None = None
+        reason: str | None = None
+        notes: tuple[str, ...] = ()
         if origin == "boxes":
             verdict, mask = ANNOTATED, binarize(heatmap, threshold)
         else:
-            verdict = decide_verdict(output, threshold)
-            mask = consistent_mask(heatmap, threshold, verdict)
+            method_verdict = decide_verdict(output, threshold)
+            mask = consistent_mask(heatmap, threshold, method_verdict)
+            verdict = method_verdict
+            if origin == "method" and evidence is not None:
+                decision = declared_provenance_verdict(method_verdict, evidence)
+                verdict, reason, notes = decision.verdict, decision.reason, decision.notes
+        if evidence is not None:
+            timings["evidence"] = evidence.seconds
         return Analysis(
             image=image,
             output=output,
@@ -218,6 +283,11 @@ class Analyzer:
             origin=origin,
             boxes=boxes,
             timings=timings,
+            reliability=reliability,
+            method_verdict=method_verdict,
+            verdict_reason=reason,
+            evidence=evidence,
+            notes=list(notes),
         )
 
     def _coarse(

@@ -20,6 +20,7 @@ import numpy as np
 from imlforensic.io.atomic import atomic_write_bytes, atomic_write_json
 from imlforensic.io.render import encode_png, heatmap_to_colour, heatmap_to_grey, mask_to_grey, render_overlay
 from imlforensic.pipeline.records import ResultRecord, parse_record
+from imlforensic.views.pictures import VIEWS
 
 if TYPE_CHECKING:
     from imlforensic.pipeline.analysis import Analysis
@@ -31,6 +32,7 @@ OUTPUT_KINDS: dict[str, str] = {
     "overlay": ".overlay.png",
     "coarse_heatmap": ".coarse-heatmap.png",  # with a refiner: the method's unrefined map
     "coarse_overlay": ".coarse-overlay.png",
+    **{f"view_{view}": f".view-{view}.png" for view in VIEWS},  # --views: the forensic views as pictures
     "json": ".json",
 }
 MAP_KINDS = ("heatmap", "heatmap_color", "mask", "overlay")
@@ -96,6 +98,26 @@ def write_encoded(encoded: dict[str, bytes], outputs: OutputSet) -> dict[str, st
 def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
     """Write the four PNGs (and the two coarse ones when refined); return file names by kind."""
     return write_encoded(encode_maps(analysis), outputs)
+
+
+def encode_views(pictures: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """The PNG bytes of each rendered view (:mod:`imlforensic.views.pictures`) by output kind
+    (``view_VIEW``), for :func:`write_encoded`."""
+    return {f"view_{kind}": encoded for kind, encoded in zip(pictures, _ENCODERS.map(encode_png, pictures.values()))}
+
+
+def write_views(pictures: dict[str, np.ndarray], outputs: OutputSet) -> dict[str, str]:
+    """Write ``NAME.view-VIEW.png`` for each rendered view (:mod:`imlforensic.views.pictures`)."""
+    return write_encoded(encode_views(pictures), outputs)
+
+
+def has_views(record: ResultRecord, outputs: OutputSet, views: tuple[str, ...]) -> bool:
+    """Whether an earlier record has each of ``views`` written (or noted as not applying)."""
+    return all(
+        (f"view_{v}" in record.outputs and outputs.path(f"view_{v}").is_file())
+        or any(n.startswith(f"View '{v}' not written") for n in record.notes)
+        for v in views
+    )
 
 
 def write_record(record: ResultRecord, outputs: OutputSet) -> Path:

@@ -42,6 +42,7 @@ from imlforensic.pipeline.batch import ReportedFailure, failure_message, run_bat
 from imlforensic.pipeline.inputs import InputItem
 from imlforensic.pipeline.records import ResultRecord, RunSettings
 from imlforensic.pipeline.run import (
+    ItemWork,
     MethodSlot,
     Prepared,
     Product,
@@ -70,7 +71,8 @@ class SlotSpec:
     method: ModelEntry | None
     refiner: ModelEntry | None
     device: str
-    threshold: float
+    threshold: float | None  # the user's (None: the method's own, raised outside the domain)
+    conservative: bool
     folder: str
     kinds: tuple[str, ...]
     settings: RunSettings
@@ -82,23 +84,30 @@ class SlotSpec:
             method=analyzer.method_entry,
             refiner=analyzer.refiner_entry,
             device=analyzer.device,
-            threshold=analyzer.threshold,  # resolved on the driver: the actor decides at the same one
+            threshold=analyzer.user_threshold,  # as given: the actor resolves it as the driver would
+            conservative=analyzer.conservative,
             folder=slot.folder,
             kinds=slot.kinds,
             settings=slot.settings,
         )
 
     def build(self) -> MethodSlot:
-        analyzer = Analyzer(self.method, device=self.device, threshold=self.threshold, refiner=self.refiner)
+        analyzer = Analyzer(
+            self.method,
+            device=self.device,
+            threshold=self.threshold,
+            refiner=self.refiner,
+            conservative=self.conservative,
+        )
         return MethodSlot(analyzer=analyzer.load(), folder=self.folder, kinds=self.kinds, settings=self.settings)
 
 
 class ImageAnalyser:
     """A Ray Data actor: builds the models once, then analyses batches of inputs."""
 
-    def __init__(self, specs: list[SlotSpec], max_pixels: int) -> None:
+    def __init__(self, specs: list[SlotSpec], work: ItemWork) -> None:
         self.slots = [spec.build() for spec in specs]
-        self.max_pixels = max_pixels
+        self.work = work
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         indices, payloads, errors = [], [], []
@@ -108,7 +117,7 @@ class ImageAnalyser:
             item = InputItem(path=Path(str(path)), display=str(display), rel=Path(str(rel)))
             wanted = [int(i) for i in str(todo).split(",")]
             try:
-                products = dict(analyse_item(item, self.slots, wanted, self.max_pixels))
+                products = dict(analyse_item(item, self.slots, wanted, self.work))
                 payloads.append(pickle.dumps(products, protocol=pickle.HIGHEST_PROTOCOL))
                 errors.append("")
             except Exception as exc:  # reported like the local batch's failures
@@ -265,7 +274,7 @@ def _results(
     dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), 8 * count))
     analysed = dataset.map_batches(
         ImageAnalyser,
-        fn_constructor_kwargs={"specs": [SlotSpec.of(slot) for slot in slots], "max_pixels": request.max_pixels},
+        fn_constructor_kwargs={"specs": [SlotSpec.of(slot) for slot in slots], "work": ItemWork.of(request)},
         batch_size=1,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=min(count, len(rows))),

@@ -6,6 +6,9 @@ Result record (``NAME.json``, and one line of ``--json`` output), schema ``imlfo
                (as displayed), exif_orientation, conversions applied, estimated JPEG quality
     verdict    authentic | manipulated | generated; ``annotated`` when the mask comes from an
                analyst's boxes (``refine --box``): an annotation, not a finding of the tool
+    method_verdict  the method's own verdict, from the pixels alone (null for an annotation)
+    verdict_reason  why ``verdict`` differs from it (a declared generated picture, see
+               :mod:`imlforensic.pipeline.evidence`), null when it does not
     score      image-level probability of an edit in [0, 1] (null for an annotation)
     class_probs  probabilities of authentic / manipulated / generated (sum 1; a localizer gives
                0 to generated), null for an annotation
@@ -16,10 +19,25 @@ Result record (``NAME.json``, and one line of ``--json`` output), schema ``imlfo
                lowered a network map raised over the whole image; ``copy_move_pairs``, how many
                duplicated region pairs the copy-move view found; ``copy_move_repetitions``, how
                many it set aside as natural repetition), ``{}`` when it has none
+    regions    the mask's connected regions, largest first (count, flagged_fraction, width, height,
+               and per region: number, box x0 y0 x1 y1 with x1 y1 exclusive, area_px, area_fraction,
+               mean and peak probability, peak_xy, centroid_xy; :mod:`imlforensic.forensics.regions`)
+    provenance C2PA manifest (status, content_matches, claim generator, generator, signer,
+               actions, digital source types), XMP digital source types, software named, and
+               ``declared_ai`` (:mod:`imlforensic.forensics.provenance`); null when not read
+    metadata   selected EXIF fields, GPS present or not, editing software named, the EXIF
+               thumbnail against the picture (:mod:`imlforensic.forensics.metadata`); null when not read
+    jpeg       quantisation tables, estimated quality, table family, double-compression estimate
+               (:mod:`imlforensic.forensics.jpeg`); null for other formats or when not read
+    notes      sentences about evidence that was weighed but did not decide the verdict
     threshold, settings (command, device, max_pixels, threshold; boxes and notes for refine),
     outputs (file names by kind), timings_s, tool, created,
     origin     ``method`` (the tool's analysis), ``heatmap`` (an analyst's map, refined) or
                ``boxes`` (an analyst's boxes turned into a mask)
+    reliability  whether the picture is of the kind the method was made for: ``in_domain``,
+               ``flags`` (small, graphics, upscaled, heavy_recompression, huge), ``notes`` (the
+               same in words), ``measures``, ``conservative_threshold`` (the raised threshold the
+               verdict used outside the domain, else null); see imlforensic.forensics.domain
 
 Error record (``--json`` line of a failed input), schema ``imlforensic.error/1``:
 ``{"schema", "input": {"path"}, "error"}``.
@@ -36,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from imlforensic import __version__
+from imlforensic.forensics.domain import Reliability
 from imlforensic.io.images import LoadedImage
 from imlforensic.io.paths import printable
 from imlforensic.registry.cards import ModelCard
@@ -58,6 +77,10 @@ def _optional(value: Any, kind: type) -> Any:
         return None if value is None else kind(value)
     except (TypeError, ValueError):
         return None
+
+
+def _mapping(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
 
 
 @dataclass
@@ -193,6 +216,14 @@ class ResultRecord:
     created: str = field(default_factory=now_iso)
     origin: str = "method"
     output_name: str | None = None  # the outputs' name below --out (escaped input name), when written
+    reliability: Reliability | None = None  # is the picture of the kind the method was made for
+    method_verdict: str | None = None
+    verdict_reason: str | None = None
+    regions: dict[str, Any] | None = None  # forensics.regions.Regions.to_json()
+    provenance: dict[str, Any] | None = None  # forensics.provenance.Provenance.to_json()
+    metadata: dict[str, Any] | None = None  # forensics.metadata.Metadata.to_json()
+    jpeg: dict[str, Any] | None = None  # forensics.jpeg.JpegForensics.to_json()
+    notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     schema = RESULT_SCHEMA
@@ -214,6 +245,14 @@ class ResultRecord:
         "created",
         "origin",
         "output_name",
+        "reliability",
+        "method_verdict",
+        "verdict_reason",
+        "regions",
+        "provenance",
+        "metadata",
+        "jpeg",
+        "notes",
     )
 
     @property
@@ -238,6 +277,8 @@ class ResultRecord:
                 "schema": self.schema,
                 "input": self.input.to_json(),
                 "verdict": self.verdict,
+                "method_verdict": self.method_verdict,
+                "verdict_reason": self.verdict_reason,
                 "score": None if self.score is None else round(self.score, 6),
                 "class_probs": None
                 if self.class_probs is None
@@ -246,6 +287,11 @@ class ResultRecord:
                 "method": self.method.to_json() if self.method else None,
                 "refiner": self.refiner.to_json() if self.refiner else None,
                 "details": dict(self.details),
+                "regions": self.regions,
+                "provenance": self.provenance,
+                "metadata": self.metadata,
+                "jpeg": self.jpeg,
+                "notes": list(self.notes),
                 "threshold": self.threshold,
                 "settings": self.settings.to_json(),
                 "outputs": dict(self.outputs),
@@ -255,6 +301,7 @@ class ResultRecord:
                 "origin": self.origin,
             }
             | ({"output_name": self.output_name} if self.output_name is not None else {})
+            | ({"reliability": self.reliability.to_json()} if self.reliability is not None else {})
             | self.extra
         )
 
@@ -281,6 +328,14 @@ class ResultRecord:
             created=str(data.get("created") or ""),
             origin=str(data.get("origin") or "method"),
             output_name=_optional(data.get("output_name"), str),
+            reliability=Reliability.from_json(data.get("reliability")),
+            method_verdict=_optional(data.get("method_verdict"), str),
+            verdict_reason=_optional(data.get("verdict_reason"), str),
+            regions=_mapping(data.get("regions")),
+            provenance=_mapping(data.get("provenance")),
+            metadata=_mapping(data.get("metadata")),
+            jpeg=_mapping(data.get("jpeg")),
+            notes=[str(n) for n in data["notes"]] if isinstance(data.get("notes"), list) else [],
             extra=_known(data, set(cls.FIELDS)),
         )
 

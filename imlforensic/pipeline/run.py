@@ -1,30 +1,44 @@
 """Analyse many inputs with one or more methods: what ``detect``, ``localize`` and ``report`` share.
 
-Inputs are expanded (:mod:`.inputs`), each image is decoded once and given to every
-:class:`~imlforensic.pipeline.analysis.Analyzer`; with ``--out`` each record (and, for
+Inputs are expanded (:mod:`.inputs`), each image is decoded once, its file evidence
+(provenance, metadata, JPEG structure: :mod:`.evidence`) read once from the same bytes, and both
+are given to every :class:`~imlforensic.pipeline.analysis.Analyzer`; with ``--out`` each record (and, for
 ``localize``, its maps) is written under the output folder: directly when one method runs, in a
 sub-folder per method (``OUT/METHOD/...``) when several do, so their outputs never overwrite each
-other. ``skip_existing`` reuses outputs made from the same bytes with the same method, weights,
+other. With ``views`` (``localize --views``), the forensic views are rendered once per image and
+written beside the maps (:mod:`imlforensic.views.pictures`). ``skip_existing`` reuses outputs made from the same bytes with the same method, weights,
 refiner and threshold (a resumed batch). A failing input is reported and the batch goes on
 (:mod:`.batch`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imlforensic.io.atomic import probe_writable, remove_stale_temporaries
 from imlforensic.io.hashing import sha256_file
-from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_and_bytes
 from imlforensic.io.messages import one_line
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.batch import BatchResult, InputFailure, run_batch
+from imlforensic.pipeline.evidence import EvidenceOptions, read_file_evidence
 from imlforensic.pipeline.inputs import Expansion, InputItem, expand_inputs
-from imlforensic.pipeline.outputs import OutputSet, encode_maps, map_kinds, read_existing, write_encoded, write_record
+from imlforensic.pipeline.outputs import (
+    OutputSet,
+    encode_maps,
+    encode_views,
+    has_views,
+    map_kinds,
+    read_existing,
+    write_encoded,
+    write_record,
+)
 from imlforensic.pipeline.records import ErrorRecord, ResultRecord, RunSettings
 from imlforensic.registry.weights import WeightsError
+from imlforensic.views.pictures import render_views
 
 
 class OutputFolderError(Exception):
@@ -51,6 +65,8 @@ class RunRequest:
     max_pixels: int = DEFAULT_MAX_PIXELS
     device: str = "auto"
     include_hidden: bool = False  # analyse hidden files and folders found in folders
+    evidence: EvidenceOptions | None = field(default_factory=EvidenceOptions)  # None: the file's metadata is not read
+    views: tuple[str, ...] = ()  # with --out: the forensic views written as pictures (views.pictures)
 
 
 @dataclass
@@ -95,7 +111,20 @@ def same_setup(record: ResultRecord, analyzer: Analyzer) -> bool:
         and record.method.name == method.name
         and record.method.weights_sha256 == method.weights_sha256
         and (record.refiner.name if record.refiner else None) == (refiner.name if refiner else None)
-        and record.threshold == analyzer.threshold
+        and (record.threshold == analyzer.threshold or _raised_by_reliability(record, analyzer))
+    )
+
+
+def _raised_by_reliability(record: ResultRecord, analyzer: Analyzer) -> bool:
+    """The earlier record used the conservative threshold this analyzer would use again (the
+    picture is outside the domain and the threshold is the method's own)."""
+    reliability = record.reliability
+    return (
+        reliability is not None
+        and analyzer.conservative
+        and analyzer.user_threshold is None
+        and reliability.conservative_threshold == record.threshold
+        and analyzer.threshold < (record.threshold or 0.0)
     )
 
 
@@ -121,10 +150,13 @@ class MethodSlot:
 
 @dataclass
 class Product:
-    """One image analysed by one method: its record and its encoded maps (not yet written)."""
+    """One image analysed by one method: its record and its encoded maps and views (not yet written)."""
 
     record: ResultRecord
     maps: dict[str, bytes] = field(default_factory=dict)
+    views: dict[str, bytes] = field(default_factory=dict)  # --views: rendered once per image, by kind
+    view_notes: list[str] = field(default_factory=list)
+    view_seconds: float | None = None
 
 
 @dataclass
@@ -200,25 +232,59 @@ def existing_records(request: RunRequest, slots: list[MethodSlot], item: InputIt
     """Per slot, the record of an earlier run to reuse (``--skip-existing``), else None."""
     if not request.skip_existing:
         return [None] * len(slots)
-    return [_existing(output_set(request, slot, item), slot.kinds, item, slot.analyzer) for slot in slots]
+    found: list[ResultRecord | None] = []
+    for slot in slots:
+        outputs = output_set(request, slot, item)
+        existing = _existing(outputs, slot.kinds, item, slot.analyzer)
+        if existing is not None and outputs is not None and not has_views(existing, outputs, request.views):
+            existing = None  # asked for views it does not have
+        found.append(existing)
+    return found
+
+
+@dataclass(frozen=True)
+class ItemWork:
+    """What is done to every image of a run besides the methods (picklable, for Ray actors)."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    evidence: EvidenceOptions | None = None  # None: the file's metadata is not read
+    views: tuple[str, ...] = ()  # rendered only when there is an output folder to write them to
+
+    @classmethod
+    def of(cls, request: RunRequest) -> ItemWork:
+        views = request.views if request.out is not None else ()
+        return cls(max_pixels=request.max_pixels, evidence=request.evidence, views=views)
 
 
 def analyse_item(
-    item: InputItem, slots: list[MethodSlot], todo: list[int], max_pixels: int
+    item: InputItem, slots: list[MethodSlot], todo: list[int], work: ItemWork
 ) -> Iterator[tuple[int, Product]]:
-    """Decode ``item`` once and analyse it with the slots numbered in ``todo``, one after the
-    other (maps encoded in memory); yields ``(slot index, product)``.
+    """Decode ``item`` once, read its file evidence once from the same bytes, and analyse it with
+    the slots numbered in ``todo``, one after the other (maps, and the views rendered once,
+    encoded in memory); yields ``(slot index, product)``.
 
     The same function runs in this process (:func:`run_inputs`) and on Ray actors
     (:mod:`imlforensic.pipeline.ray_batch`), which is why their results are the same bytes.
     """
     if not todo:
         return
-    image = load_image(item.path, max_pixels=max_pixels, display=item.display)
+    image, data = load_image_and_bytes(item.path, max_pixels=work.max_pixels, display=item.display)
+    evidence = read_file_evidence(image, data, work.evidence) if work.evidence is not None else None
+    del data
+    views: dict[str, bytes] = {}
+    view_notes: list[str] = []
+    view_seconds: float | None = None
     for index in todo:
         slot = slots[index]
-        analysis = slot.analyzer.analyse(image)
-        yield index, Product(analysis.record(slot.settings), encode_maps(analysis) if slot.kinds else {})
+        analysis = slot.analyzer.analyse(image, evidence=evidence)
+        record = analysis.record(slot.settings)
+        if work.views and view_seconds is None:  # after the first analysis, as the views' timing always was
+            started = time.perf_counter()
+            pictures, view_notes = render_views(image, work.views)
+            views = encode_views(pictures)
+            view_seconds = time.perf_counter() - started
+        maps = encode_maps(analysis) if slot.kinds else {}
+        yield index, Product(record, maps, views, list(view_notes), view_seconds)
 
 
 def store(product: Product, outputs: OutputSet | None, item: InputItem) -> ResultRecord:
@@ -228,6 +294,10 @@ def store(product: Product, outputs: OutputSet | None, item: InputItem) -> Resul
         record.output_name = item.output_name  # the input -> output name mapping
         try:
             record.outputs.update(write_encoded(product.maps, outputs))
+            if product.view_seconds is not None:
+                record.outputs.update(write_encoded(product.views, outputs))
+                record.notes += product.view_notes
+                record.timings_s["views"] = product.view_seconds
             write_record(record, outputs)
         except OSError as exc:
             raise InputFailure(f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}") from None
@@ -248,13 +318,13 @@ def run_inputs(
     is analysed, the inputs that failed to be found or read and the entries left out on purpose.
     """
     prepared = prepare(request, on_expansion)
-    slots = prepared.slots
+    slots, work = prepared.slots, ItemWork.of(request)
     collected: list[ResultRecord] = []
 
     def job(item: InputItem) -> tuple[list[ResultRecord], bool]:
         records = existing_records(request, slots, item)
         todo = [index for index, record in enumerate(records) if record is None]
-        for index, product in analyse_item(item, slots, todo, request.max_pixels):
+        for index, product in analyse_item(item, slots, todo, work):
             records[index] = store(product, output_set(request, slots[index], item), item)  # as each is done
         return [record for record in records if record is not None], not todo
 

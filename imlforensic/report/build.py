@@ -21,7 +21,9 @@ from imlforensic.io.atomic import atomic_path
 from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from imlforensic.report.appendix import appendix_blocks
 from imlforensic.report.collect import Collection, ReportItem
+from imlforensic.report.compare import compare_page, comparison_groups
 from imlforensic.report.cover import cover_blocks
+from imlforensic.report.evidence import evidence_notes
 from imlforensic.report.figures import export_figures
 from imlforensic.report.image_page import PageImages, image_page
 from imlforensic.report.layout import PAPERS, Canvas, FlowPage, paginate
@@ -81,7 +83,9 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
                 height, width = array.shape[:2]
                 break
     info = ItemInfo(item=item, original=original, width=width, height=height)
-    notes, tags = [], []
+    notes, tags = evidence_notes(record), []
+    if record.verdict_reason:
+        tags.append("verdict from the file's declaration")
     if item.status == "incomplete" and item.error:
         notes.append(f"Incomplete results: {item.error}.")
         tags.append("outputs incomplete")
@@ -91,13 +95,23 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
             {"missing": "original missing", "changed": "original changed"}.get(original.status, "original unreadable")
         )
     if original.metadata is not None:
-        notes += original.metadata.notes
+        notes += [n for n in original.metadata.notes if n not in notes]
         if original.metadata.editors:
             tags.append("editing software: " + ", ".join(original.metadata.editors))
         elif original.metadata.photoshop_irb:
             tags.append("Photoshop resource block")
         if original.metadata.generators or original.metadata.generation_parameters:
             tags.append("generator in metadata")
+    reliability = record.reliability
+    if reliability is not None and reliability.notes:
+        outside = "Outside what the method was made for (photographs): " + "; ".join(reliability.notes) + "."
+        if reliability.conservative_threshold is not None:
+            outside += (
+                f" The decision was made more conservative: a score of {reliability.conservative_threshold:.2f} "
+                "was needed to call it manipulated."
+            )
+        notes.append(outside)
+        tags.extend(f"outside domain: {flag}" for flag in reliability.flags if flag != "huge")
     if record.verdict == "generated":
         notes.append(
             "Judged generated: the whole picture is likely synthetic, so the map is not an outline of an edited region."
@@ -116,11 +130,11 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
     return info
 
 
-def load_page_images(info: ItemInfo, max_pixels: int) -> PageImages:
+def load_page_images(info: ItemInfo, max_pixels: int, with_original: bool = True) -> PageImages:
     """Decode what the page of ``info`` shows; problems become notes on the page, never errors."""
     images = PageImages()
     item = info.item
-    if info.original.status == "ok" and info.original.path is not None:
+    if with_original and info.original.status == "ok" and info.original.path is not None:
         try:
             loaded = load_image(info.original.path, max_pixels=max(max_pixels, info.width * info.height))
         except ImageLoadError as exc:
@@ -164,10 +178,11 @@ class Plan:
     infos: list[ItemInfo]
     cover: list[FlowPage]
     appendix: list[FlowPage]
+    comparisons: list[list[ItemInfo]] = field(default_factory=list)  # images analysed by several methods
 
     @property
     def total(self) -> int:
-        return len(self.cover) + len(self.infos) + len(self.appendix)
+        return len(self.cover) + len(self.infos) + len(self.comparisons) + len(self.appendix)
 
 
 def plan_report(collection: Collection, options: ReportOptions) -> Plan:
@@ -199,13 +214,16 @@ def plan_report(collection: Collection, options: ReportOptions) -> Plan:
         info.tags[:0] = extra
     by_id = {id(info.item): info for info in infos}
     top, bottom = paper.margin_top, paper.bottom
-    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)
+    comparisons = comparison_groups(infos)
+    compared = (len(infos) + 2, len(comparisons))  # a guess of the same length, for the first layout
+    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings, compared), top, top, bottom)
     for info in infos:
         info.page = len(cover) + info.index
     # again, now that the summary table can cite page numbers (its row heights do not change)
-    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings), top, top, bottom)
+    compared = (len(cover) + len(infos) + 1, len(comparisons))
+    cover = paginate(cover_blocks(meta, infos, items, by_id, collection.warnings, compared), top, top, bottom)
     appendix = paginate(appendix_blocks(meta, infos), top, top, bottom)
-    return Plan(meta=meta, items=items, infos=infos, cover=cover, appendix=appendix)
+    return Plan(meta=meta, items=items, infos=infos, cover=cover, appendix=appendix, comparisons=comparisons)
 
 
 def _draw_flow(c: Canvas, flow_page: FlowPage) -> None:
@@ -299,8 +317,15 @@ def build_report(
                         )
                     if progress is not None:
                         progress(info.index, len(plan.infos))
+                first_comparison = len(plan.cover) + len(plan.infos) + 1
+                for k, group in enumerate(plan.comparisons if "images" in sections else []):
+                    pictures = [
+                        load_page_images(info, options.max_pixels, with_original=j == 0) for j, info in enumerate(group)
+                    ]
+                    draw = functools.partial(compare_page, group=group, meta=meta, images=pictures, prepare_fn=prepare)
+                    page(pdf, first_comparison + k, draw)
                 if "appendix" in sections:
-                    flow(pdf, plan.appendix, len(plan.cover) + len(plan.infos) + 1)
+                    flow(pdf, plan.appendix, first_comparison + len(plan.comparisons))
         with atomic_path(output) as tmp:
             embed(drawn.getvalue(), placed, [paper.height] * len(placed), tmp)
     finally:

@@ -121,8 +121,10 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _input_key(record: ResultRecord) -> tuple[str, str]:
-    return (record.input.resolved_path or record.input.path, record.input.sha256 or "")
+def _input_key(record: ResultRecord) -> tuple[str, str, str]:
+    """An image's result by one method (several methods give one result each: ``-m A -m B``)."""
+    method = record.method.name if record.method is not None else ""
+    return (record.input.resolved_path or record.input.path, record.input.sha256 or "", method)
 
 
 def item_from_record(record: ResultRecord, json_path: Path, root: Path) -> ReportItem:
@@ -282,7 +284,10 @@ def assign_names(items: Sequence[Named]) -> None:
     depth = [1] * len(items)
     for _ in range(8):
         names = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
-        clashes = {n for n in names if names.count(n) > 1}
+        paths: dict[str, set[str]] = {}
+        for n, item in zip(names, items):  # one file's results by several methods share its name
+            paths.setdefault(n, set()).add(item.path)
+        clashes = {n for n, found in paths.items() if len(found) > 1}
         if not clashes:
             break
         for i, n in enumerate(names):

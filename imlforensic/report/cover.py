@@ -89,6 +89,7 @@ def cover_blocks(
     all_items: list[ReportItem],
     analysed_infos: dict[int, ItemInfo],
     warnings: list[str],
+    comparisons: tuple[int, int] = (0, 0),  # (first page, count) of the methods-side-by-side pages
 ) -> list[Block]:
     paper = meta.paper
     x = paper.margin_x
@@ -180,7 +181,20 @@ def cover_blocks(
     blocks.append(heading("Summary", H2, x, W, space_before=8, keep=3))
     blocks += text_blocks(
         summary_counts(all_items) + " The score is the method's image-level probability of an edit; the verdict is "
-        "'manipulated' when it reaches the threshold. Appendix B explains how to read the maps and their limits.",
+        "'manipulated' when it reaches the threshold. Appendix B explains how to read the maps and their limits."
+        + (
+            " A verdict can also follow the file's own declaration (a C2PA manifest or XMP metadata declaring AI "
+            "generation or an AI edit); those pages say so and give the method's own verdict."
+            if any(i.record.verdict_reason for i in infos)
+            else ""
+        )
+        + (
+            f" Page{'s' if comparisons[1] > 1 else ''} {comparisons[0]}"
+            + (f"–{comparisons[0] + comparisons[1] - 1}" if comparisons[1] > 1 else "")
+            + " put the methods' maps side by side, one page per image analysed by several methods."
+            if comparisons[1]
+            else ""
+        ),
         BODY,
         W,
         x,

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from imlforensic.report.evidence import draw_region_labels, jpeg_rows, metadata_rows, provenance_rows, region_rows
 from imlforensic.report.layout import RULE, Canvas, fit
 from imlforensic.report.metadata import Metadata
 from imlforensic.report.panels import HEATMAP_CMAP, Prepared, mask_for_print
@@ -44,6 +45,7 @@ class Panel:
     caption: list[str] = field(default_factory=list)
     placeholder: str = ""
     colorbar: bool = False
+    regions: bool = False  # label the record's regions on it (an overlay)
 
 
 @dataclass
@@ -71,6 +73,8 @@ def facts(
         ("Verdict", record.verdict),
         ("Score", f"{fmt_score(record.score)} (threshold {fmt_t(threshold)})"),
     ]
+    if record.method_verdict is not None and record.method_verdict != record.verdict:
+        result.append(("Method alone", f"{record.method_verdict} (the verdict follows the file's declaration)"))
     probs = record.class_probs
     if probs and record.tells_generated:
         result.append(("Classes", " · ".join(f"{k} {float(v):.3f}" for k, v in probs.items())))
@@ -121,7 +125,8 @@ def facts(
         if metadata.date_digitized and metadata.date_digitized != metadata.date_original:
             rows.append(("Digitised", metadata.date_digitized))
         rows.append(("Modified", metadata.date_modified or "—"))
-    wide = [("SHA-256", inp.sha256 or "—")]
+    rows += metadata_rows(record) + jpeg_rows(record)
+    wide = [("SHA-256", inp.sha256 or "—"), *provenance_rows(record), *region_rows(record)]
     if info.original.status == "ok":
         wide.append(("Original", f"{info.original.path} (sha256 verified)"))
     else:
@@ -253,6 +258,8 @@ def image_page(
         iy = top + title_h
         if panel.prepared is not None:
             c.image(cx, iy, box_w, box_h, panel.prepared.array, cmap=panel.cmap)
+            if panel.regions:
+                draw_region_labels(c, cx, iy, box_w, box_h, record, info.width, info.height)
         else:
             c.rect(cx, iy, box_w, box_h, fill="#F2F2F2", edge=RULE)
             lines = BODY.wrap(panel.placeholder, box_w - 16)[:6]
@@ -334,6 +341,7 @@ def build_panels(
     flagged = record.flagged_fraction
     flagged_text = (
         f"Outlined: {fmt_percent(flagged)} of the image reaches p ≥ {t_text}"
+        + ("; yellow boxes: its regions, numbered largest first" if (record.regions or {}).get("regions") else "")
         if flagged
         else f"No region reaches p ≥ {t_text}: nothing outlined"
     )
@@ -353,7 +361,9 @@ def build_panels(
             )
         title = "Refined overlay" + (f" ({refiner_name})" if refiner_name else "")
         if images.overlay is not None:
-            panels.append(Panel(title, prepare_fn(images.overlay, box_w, ppi, "photo"), caption=[flagged_text]))
+            panels.append(
+                Panel(title, prepare_fn(images.overlay, box_w, ppi, "photo"), caption=[flagged_text], regions=True)
+            )
         else:
             panels.append(Panel(title, None, placeholder=_missing(info, "overlay")))
     else:
@@ -363,6 +373,7 @@ def build_panels(
                     f"Mask overlay (threshold {t_text})",
                     prepare_fn(images.overlay, box_w, ppi, "photo"),
                     caption=[flagged_text],
+                    regions=True,
                 )
             )
         else:

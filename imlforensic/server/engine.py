@@ -12,7 +12,8 @@
   refused at once (:class:`Busy`, HTTP 503 with ``Retry-After``) instead of piling up.
 * **Limits**: uploads above ``max_bytes`` are refused before they are read in full, pictures
   above ``max_pixels`` before they are decoded.
-* **Results**: the JSON record of :meth:`Analysis.record` (the CLI's), with the maps that
+* **Results**: the JSON record of :meth:`Analysis.record` (the CLI's, the file's evidence read
+  from the uploaded bytes as ``localize`` reads it from the file), with the maps that
   ``localize`` writes as PNG bytes, encoded by :func:`imlforensic.pipeline.outputs.encode_maps`
   (the same bytes); kept in memory, oldest first out, up to ``result_bytes``, for their URLs.
 """
@@ -34,6 +35,7 @@ import numpy as np
 from imlforensic.io.images import ImageLoadError, decode_image_bytes
 from imlforensic.io.messages import one_line
 from imlforensic.pipeline.analysis import Analyzer
+from imlforensic.pipeline.evidence import EvidenceOptions, read_file_evidence
 from imlforensic.pipeline.outputs import OUTPUT_KINDS, encode_maps
 from imlforensic.pipeline.records import RunSettings
 from imlforensic.registry import DEFAULT_METHOD, REGISTRY, UnknownModelError, WeightsError
@@ -181,11 +183,12 @@ class Engine:
             image = decode_image_bytes(data, Path(name), max_pixels=self.config.max_pixels, display=name)
         except ImageLoadError as exc:
             raise RequestError(422, str(exc)) from None
+        evidence = read_file_evidence(image, data, EvidenceOptions())  # as localize: once, from the same bytes
         analyzer = self._analyzer(options)
         with ExitStack() as stack:
             for lock in self._locks(analyzer):
                 stack.enter_context(lock)
-            analysis = analyzer.analyse(image)
+            analysis = analyzer.analyse(image, evidence=evidence)
         settings = RunSettings(
             command="serve", device=self.config.device, max_pixels=self.config.max_pixels, threshold=analyzer.threshold
         )

@@ -100,10 +100,11 @@ class TrainingStream(IterableDataset):
         network: NetworkConfig,
         synthetic_share: float,
         seed: int,
+        donors: list[Path] | None = None,
     ) -> None:
         super().__init__()
         self.labelled = [s for s in labelled if s.label in ("authentic", "manipulated")]
-        self.synth = EditSynthesizer(photos, size=size) if photos else None
+        self.synth = EditSynthesizer(photos, size=size, donors=donors) if photos else None
         if not self.labelled and self.synth is None:
             raise ValueError("nothing to train on: give labelled datasets and/or photos to synthesize from")
         self.size = size

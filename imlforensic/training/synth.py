@@ -7,14 +7,19 @@ Each sample is an authentic crop or an edited one:
 * ``copymove``: a region of the same photo moved elsewhere (optionally scaled / rotated);
 * ``removal``: a region filled by inpainting (OpenCV Telea or Navier-Stokes);
 * ``retouch``: a region resampled, blurred, noised, sharpened or colour-shifted;
-* ``double_jpeg``: a region replaced by its JPEG at another quality, on or off the 8x8 grid.
+* ``double_jpeg``: a region replaced by its JPEG at another quality, on or off the 8x8 grid;
+* ``generated_blend`` (only with ``donors``, pictures made by an image generator): a region of a
+  generated picture blended into the photo with a feathered, colour-matched seam, the local
+  insertion of generated content that AI inpainting and generative fill leave.
 
 Shapes are object-like: smooth random blobs, star-shaped polygons, ellipses, or unions of
 neighbouring superpixels of the source (which follow real object boundaries).
 
-Then *every* sample, authentic or edited, goes through the same global chain: an optional
-resize and one or two JPEG compressions at random qualities. Both classes share the chain so
-that a model cannot learn the pipeline instead of the edit.
+Then *every* sample, authentic or edited, goes through the same global chain, the sharing
+pipelines pictures meet on their way to an analyst: an optional resize (sometimes a strong
+reduction enlarged back, as an upscaled picture), then one or two JPEG compressions at random
+qualities, a WebP compression, or no compression. Both classes share the chain so that a model
+cannot learn the pipeline instead of the edit.
 
 The mask marks the pixels the edit changed: for feathered edges, pixels with blending weight
 at least 0.5 (the thin band of lighter blending outside it is the only change not in the mask).
@@ -35,6 +40,8 @@ from PIL import Image
 from imlforensic.io.images import ImageLoadError, load_image
 
 KINDS = ("splice", "copymove", "removal", "retouch", "double_jpeg")
+GENERATED_KIND = "generated_blend"
+"""The kind added to :data:`KINDS` when the synthesizer is given generated donor pictures."""
 
 
 @dataclass
@@ -49,6 +56,13 @@ class Sample:
 def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
     """JPEG round trip with libjpeg through Pillow (4:2:0, as most cameras and editors)."""
     return jpeg_with_table(rgb, quality)[0]
+
+
+def webp(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """Lossy WebP round trip through Pillow (libwebp), as web platforms re-encode uploads."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "WEBP", quality=int(quality))
+    return np.asarray(Image.open(buffer).convert("RGB"))
 
 
 def jpeg_with_table(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,8 +220,12 @@ def _shift(array: np.ndarray, dy: int, dx: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- edits
 
 
-def splice(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    if rng.random() < 0.5:  # the donor often comes from a JPEG of another quality
+def splice(
+    host: np.ndarray, donor: np.ndarray, rng: np.random.Generator, generated: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """An object-like region of ``donor`` pasted into ``host``. A ``generated`` donor's region is
+    always colour-matched and feathered (generative fill blends its seam) and never re-saved first."""
+    if not generated and rng.random() < 0.5:  # the donor often comes from a JPEG of another quality
         donor = jpeg(donor, int(rng.integers(50, 96)))
     shape = random_shape(donor, rng)
     patch, shape = _warp(donor, shape, rng)
@@ -216,9 +234,10 @@ def splice(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> tup
         patch = donor
     dy, dx = _place(shape, rng)
     patch, shape = _shift(patch, dy, dx), _shift(shape, dy, dx)
-    if rng.random() < 0.7:
+    if generated or rng.random() < 0.7:
         patch = _match_colour(patch, shape, host)
-    return _blend(host, patch, _alpha(shape, rng))
+    alpha = cv2.GaussianBlur(shape.astype(np.float32), (0, 0), rng.uniform(1.0, 4.0)) if generated else None
+    return _blend(host, patch, _alpha(shape, rng) if alpha is None else alpha)
 
 
 def copy_move(host: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -283,18 +302,21 @@ class EditSynthesizer:
         size: tuple[int, int] = (256, 384),
         p_edit: float = 0.5,
         kinds: tuple[str, ...] = KINDS,
+        donors: list[Path] | None = None,
     ) -> None:
         if not photos:
             raise ValueError("no photos to synthesize from")
         self.photos = list(photos)
+        self.donors = list(donors or [])
         self.size = size
         self.p_edit = p_edit
-        self.kinds = kinds
+        self.kinds = kinds + (GENERATED_KIND,) if self.donors and GENERATED_KIND not in kinds else kinds
         self._cache: dict[Path, np.ndarray] = {}
 
-    def _photo(self, rng: np.random.Generator) -> np.ndarray:
+    def _photo(self, rng: np.random.Generator, pool: list[Path] | None = None) -> np.ndarray:
+        pool = self.photos if pool is None else pool
         for _ in range(20):
-            path = self.photos[int(rng.integers(len(self.photos)))]
+            path = pool[int(rng.integers(len(pool)))]
             try:
                 rgb = load_image(path).rgb
             except ImageLoadError:
@@ -323,6 +345,9 @@ class EditSynthesizer:
         if kind == "splice":
             donor = self._crop(self._photo(rng), host.shape[:2], rng)
             return splice(host, donor, rng)
+        if kind == GENERATED_KIND:
+            donor = self._crop(self._photo(rng, self.donors), host.shape[:2], rng)
+            return splice(host, donor, rng, generated=True)
         return {"copymove": copy_move, "removal": removal, "retouch": retouch, "double_jpeg": double_jpeg}[kind](
             host, rng
         )
@@ -330,18 +355,34 @@ class EditSynthesizer:
     def postprocess(
         self, rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """The global chain shared by both classes: resize to the output size, then JPEG(s).
-        Returns the image, its mask and the luminance table of the last JPEG save (or None)."""
+        """The global chain shared by both classes (module docstring): resize to the output size,
+        sometimes through a strong reduction (an upscaled picture), then JPEG (70 %: once or twice,
+        quality 50-100), WebP (15 %, quality 60-95) or nothing (15 %). Returns the image, its mask
+        and the luminance table of the last JPEG save (None when the chain ended otherwise)."""
         h, w = self.size
-        if rgb.shape[:2] != (h, w):
-            interpolation = [cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC][int(rng.integers(3))]
-            rgb = cv2.resize(rgb, (w, h), interpolation=interpolation)
+        interpolations = [cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC]
+        if rng.random() < 0.1:  # reduced to 35-70 %, enlarged back: the fine detail is gone
+            factor = rng.uniform(0.35, 0.7)
+            small = cv2.resize(
+                rgb, (max(8, round(w * factor)), max(8, round(h * factor))), interpolation=cv2.INTER_AREA
+            )
+            rgb = cv2.resize(
+                small,
+                (w, h),
+                interpolation=[cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4][int(rng.integers(3))],
+            )
+        elif rgb.shape[:2] != (h, w):
+            rgb = cv2.resize(rgb, (w, h), interpolation=interpolations[int(rng.integers(3))])
+        if mask.shape != (h, w):
             mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
         table = None
-        if rng.random() < 0.85:
-            rgb, table = jpeg_with_table(rgb, int(rng.integers(65, 101)))
+        choice = rng.random()
+        if choice < 0.7:
+            rgb, table = jpeg_with_table(rgb, int(rng.integers(50, 101)))
             if rng.random() < 0.25:
-                rgb, table = jpeg_with_table(rgb, int(rng.integers(65, 101)))
+                rgb, table = jpeg_with_table(rgb, int(rng.integers(50, 101)))
+        elif choice < 0.85:
+            rgb = webp(rgb, int(rng.integers(60, 96)))
         return rgb, mask, table
 
     def sample(self, rng: np.random.Generator) -> Sample:

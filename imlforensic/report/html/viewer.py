@@ -28,6 +28,10 @@ LAYERS = {
     "mask": "Mask",
     "coarse_overlay": "Overlay before refinement",
     "coarse_heatmap": "Heatmap before refinement",
+    "view_ela": "Error levels (ELA, --views)",
+    "view_sel": "Signed error levels view (--views)",
+    "view_noise": "Noise view (--views)",
+    "view_dq": "Double quantisation view (--views)",
 }
 BROWSER_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
 PREVIEW_SIDE = 160
