@@ -34,7 +34,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +64,7 @@ class Picture:
     height: int = 0
     format: str = ""
     seconds: float = 0.0  # detect's analysis time
+    reliability: list[str] = field(default_factory=list)  # the record's reliability flags
 
     @property
     def name(self) -> str:  # folder name without its section
@@ -169,6 +170,7 @@ def run_detect(pictures: list[Picture], args: argparse.Namespace) -> tuple[list[
         picture.width, picture.height = record["input"]["width"], record["input"]["height"]
         picture.format = record["input"]["format"]
         picture.seconds = sum(record.get("timings_s", {}).values())
+        picture.reliability = list((record.get("reliability") or {}).get("flags") or [])
         done += 1
         if done % 25 == 0:
             elapsed = time.perf_counter() - started

@@ -410,7 +410,8 @@ def test_weights_option_runs_a_trained_checkpoint(tmp_path, runner, photos, tiny
             "thresholds": {"sel": {"threshold": 0.7}, "network": {"threshold": 0.6}},
         },
     )
-    image = save(cv2.resize(photos["coffee"], (192, 128)), tmp_path / "c.jpg", quality=90)
+    # large enough to be in the domain (reliability notes would raise the threshold of a small picture)
+    image = save(cv2.resize(photos["coffee"], (384, 288)), tmp_path / "c.jpg", quality=90)
     result = runner.invoke(
         app,
         [
@@ -445,9 +446,32 @@ def test_weights_option_rejects_bad_choices(tmp_path, runner, photos, isolated_r
     image = save(cv2.resize(photos["coffee"], (96, 64)), tmp_path / "c.jpg", quality=90)
     result = runner.invoke(app, ["detect", str(image), "--method", "classical", "--weights", str(image)])
     assert result.exit_code == 2
-    assert "--weights goes with a learned method (mvcam, mvcam-net), not 'classical'" in result.stderr
+    assert "--weights goes with a learned method (mvcam, mvcam-net, threeway), not 'classical'" in result.stderr
     result = runner.invoke(app, ["detect", str(image), "--weights", str(tmp_path / "absent.safetensors")])
     assert result.exit_code == 1 and "absent.safetensors: no such file" in result.stderr
     result = runner.invoke(app, ["evaluate", str(tmp_path), "--weights", str(image)])
     assert result.exit_code == 1 and "cannot load 'mvcam':" in result.stderr
     assert "not a readable safetensors checkpoint" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sel_evidence_is_capped_and_the_decision_calibrated(tiny_model, photos):
+    """mvcam 2.3: sel's log-likelihood ratio is capped, and with a calibrated decision (t, a) the
+    map is sigmoid(a * (z - logit t)): a score at t becomes 0.5, the order of pixels is kept."""
+    rgb = cv2.resize(photos["coffee"], (192, 128))
+    logits = np.zeros((128, 192), np.float32)
+    anomaly = np.zeros((128, 192), np.float32)
+    anomaly[20:80, 30:120] = 60.0  # an enormous error-level anomaly: uncapped, it saturates the map
+    plain = LearnedLocalizer(tiny_model, "cpu", fuse_sel=True)
+    capped = LearnedLocalizer(tiny_model, "cpu", fuse_sel=True, sel_cap=1.0)
+    uncapped_map = plain.read_logits(logits, rgb, anomaly=anomaly)[0]
+    capped_map = capped.read_logits(logits, rgb, anomaly=anomaly)[0]
+    assert uncapped_map[50, 60] > 0.999
+    assert capped_map[50, 60] == pytest.approx(1 / (1 + np.exp(-1.0)), abs=1e-3)  # z = 0 + min(llr, 1)
+    calibrated = LearnedLocalizer(tiny_model, "cpu", fuse_sel=True, sel_cap=1.0, decision=(0.7, 2.0))
+    assert calibrated.default_threshold == 0.5
+    calibrated_map = calibrated.read_logits(logits, rgb, anomaly=anomaly)[0]
+    z = np.log(capped_map / (1 - capped_map))
+    expected = 1 / (1 + np.exp(-2.0 * (z - np.log(0.7 / 0.3))))
+    np.testing.assert_allclose(calibrated_map, expected, atol=1e-4)
+    order = np.argsort(capped_map.ravel(), kind="stable")
+    assert np.all(np.diff(calibrated_map.ravel()[order]) >= -1e-6)  # monotone: same ranking of pixels

@@ -48,6 +48,25 @@ def format_table(rows: list[tuple[str, Summary]]) -> str:
     return "\n".join(lines)
 
 
+def format_three_class(name: str, metrics: dict) -> str:
+    """The confusion matrix (rows the truth, columns the verdict) and one-vs-rest AUCs of a dataset
+    with generated pictures."""
+    classes = metrics["classes"]
+    width = max(len(c) for c in classes) + 2
+    lines = [f"{name}: three classes, balanced accuracy {_fmt(metrics['balanced_accuracy'])}"]
+    lines.append(
+        "  truth \\ verdict".ljust(width + 2) + "".join(c.rjust(width) for c in classes) + "   AUC (one vs rest)"
+    )
+    for c, row in zip(classes, metrics["confusion"]):
+        auc = _fmt(metrics["one_vs_rest_auc"][c])
+        lines.append(f"  {c}".ljust(width + 2) + "".join(str(v).rjust(width) for v in row) + f"   {auc}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def evaluate(
     datasets: Annotated[
         list[str],
@@ -155,6 +174,9 @@ def evaluate(
                 + f", threshold {analyzer.threshold}"
             )
             typer.echo(format_table(results))
+            for root, summary in results:
+                if summary.three_class is not None:
+                    typer.echo(format_three_class(root, summary.three_class))
     if json_out:  # one method: its record as before; several: {"runs": [one per method]}
         typer.echo(json.dumps(payloads[0] if len(payloads) == 1 else {"runs": payloads}, indent=2))
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

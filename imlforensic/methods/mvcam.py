@@ -32,6 +32,17 @@ miss it; the repetition itself is what gives it away, and their weaker evidence 
 to tell, more often than not, which of the two regions is the copy. ``mvcam-net`` is the
 network's map alone.
 
+**Fusion weights and the calibrated decision** (``mvcam`` 2.3). The error-level view's
+log-likelihood ratio was calibrated on small JPEG photos; on large, smooth or re-encoded
+pictures of other origins it grows without bound and alone flagged most of the authentic
+wallpaper photos and camera originals of the wild benchmark (docs/wild-benchmark.md). It is
+therefore weighted and capped: ``z = z_net + sel_weight * min(llr_sel, sel_cap) + copy-move``.
+The image decision is then calibrated on authentic pictures of many kinds at their own size
+(training-side material only, ``benchmarks/calibrate_decision.py``): with ``t`` the threshold at
+which at most 5 % of them are flagged and ``a`` a logistic slope fitted on the same pictures and
+synthetic edits, the map reported is ``sigmoid(a * (z - logit t))``, so its pooled score reads
+as a probability of an edit on that material and the decision is made at 0.5.
+
 **Background level.** Edits are a minority of a picture, so where the edit is shows in how a
 region stands out from the image's own background, not in how high the whole map is: a network
 map raised everywhere (a whole picture recompressed twice, a texture that looks odd to the
@@ -59,6 +70,7 @@ from imlforensic.models.inputs import build_views, view_size
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
+from imlforensic.registry.weights import LocalFile
 from imlforensic.views.calibration import calibrate, log_likelihood_ratio, raw_anomaly
 from imlforensic.views.copy_move import CopyMoveResult, evidence_logits, find_copies
 
@@ -126,8 +138,11 @@ class LearnedLocalizer(Method):
         fuse_sel: bool = False,
         flip: bool = True,
         background: float | None = None,
+        sel_weight: float = 1.0,
+        sel_cap: float | None = None,
+        decision: tuple[float, float] | None = None,
     ) -> None:
-        super().__init__(card, default_threshold)
+        super().__init__(card, 0.5 if decision is not None else default_threshold)
         self.model = model
         self.device = device
         self.tile = tile
@@ -135,6 +150,9 @@ class LearnedLocalizer(Method):
         self.fuse_sel = fuse_sel
         self.flip = flip
         self.background = background
+        self.sel_weight = sel_weight
+        self.sel_cap = sel_cap
+        self.decision = decision  # (threshold t on the fused map, slope a): see the module docstring
 
     @torch.inference_mode()
     def logit_map(self, rgb: np.ndarray, luma_table: np.ndarray | None = None) -> np.ndarray:
@@ -234,8 +252,15 @@ class LearnedLocalizer(Method):
             return sigmoid(logits), {}, details
         anomaly = raw_anomaly(rgb, "sel") if anomaly is None else anomaly
         copies = find_copies(rgb) if copies is None else copies
-        evidence = logits + log_likelihood_ratio(anomaly, "sel")
-        fused = sigmoid(evidence + evidence_logits(copies, evidence))
+        llr = log_likelihood_ratio(anomaly, "sel")
+        if self.sel_cap is not None:
+            llr = np.minimum(llr, np.float32(self.sel_cap))
+        evidence = logits + np.float32(self.sel_weight) * llr
+        combined = evidence + evidence_logits(copies, evidence)
+        if self.decision is not None:
+            threshold, slope = self.decision
+            combined = np.float32(slope) * (combined - np.float32(np.log(threshold / (1.0 - threshold))))
+        fused = sigmoid(combined)
         details["copy_move_pairs"] = len(copies.pairs)
         details["copy_move_repetitions"] = copies.repetitions
         views = {"network": sigmoid(logits), "sel": calibrate(anomaly, "sel"), "copymove": copies.map}
@@ -265,6 +290,10 @@ def build(context: BuildContext) -> LearnedLocalizer:  # registry builder
     fuse_sel = bool(entry.extra.get("fuse_sel", False))
     chosen = metadata.get("thresholds", {}).get("sel" if fuse_sel else "network", {})
     background = metadata.get("background", {}).get("logit")
+    fusion = entry.extra.get("fusion", {}) if fuse_sel else {}
+    # the calibrated decision belongs to the shipped network; a user's checkpoint (--weights)
+    # decides at its own calibrated threshold
+    decision = None if isinstance(entry.weights, LocalFile) else fusion.get("decision")
     return LearnedLocalizer(
         model=model.to(memory_format=torch.channels_last),
         device=context.device,
@@ -272,4 +301,7 @@ def build(context: BuildContext) -> LearnedLocalizer:  # registry builder
         default_threshold=float(chosen.get("threshold", entry.default_threshold)),
         fuse_sel=fuse_sel,
         background=None if background is None else float(background),
+        sel_weight=float(fusion.get("sel_weight", 1.0)),
+        sel_cap=fusion.get("sel_cap"),
+        decision=None if decision is None else (float(decision[0]), float(decision[1])),
     )

@@ -31,6 +31,8 @@ class ImageRecord:
     best_f1: float | None = None
     auc: float | None = None
     flagged_fraction: float = 0.0
+    verdict: str = ""  # authentic | manipulated | generated ("" when not recorded)
+    class_probs: dict[str, float] | None = None  # the method's, over authentic / manipulated / generated
 
 
 def score_image(
@@ -42,6 +44,8 @@ def score_image(
     pred_mask: np.ndarray,
     gt_mask: np.ndarray | None,
     seconds: float,
+    verdict: str = "",
+    class_probs: dict[str, float] | None = None,
 ) -> ImageRecord:
     record = ImageRecord(
         name=name,
@@ -50,6 +54,8 @@ def score_image(
         predicted_positive=predicted_positive,
         seconds=seconds,
         flagged_fraction=pixel.false_alarm_fraction(pred_mask),
+        verdict=verdict,
+        class_probs=class_probs,
     )
     if label == "manipulated" and gt_mask is not None and gt_mask.any():
         record.f1 = pixel.f1_score(gt_mask, pred_mask)
@@ -73,6 +79,7 @@ class Summary:
     image_auc: float | None
     balanced_accuracy: float | None
     seconds_per_image: float
+    three_class: dict | None = None  # datasets with generated pictures: see :func:`three_class_metrics`
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -105,7 +112,40 @@ def summarize(records: list[ImageRecord]) -> Summary:
             float(balanced_accuracy_score(labels, [int(r.predicted_positive) for r in binary])) if two_classes else None
         ),
         seconds_per_image=float(np.mean([r.seconds for r in records])) if records else 0.0,
+        three_class=three_class_metrics(records),
     )
+
+
+CLASSES = ("authentic", "manipulated", "generated")
+
+
+def three_class_metrics(records: list[ImageRecord]) -> dict | None:
+    """For a dataset with ``generated`` pictures: the confusion matrix of the verdicts (rows the
+    truth, columns the verdict, in :data:`CLASSES` order), their balanced accuracy over the classes
+    present, and each class's one-vs-rest AUC from the class probabilities (``None`` where the
+    class is absent or every picture has it). ``None`` for datasets without generated pictures."""
+    if not any(r.label == "generated" for r in records):
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    known = [r for r in records if r.label in CLASSES and r.verdict in CLASSES]
+    confusion = [[sum(r.label == a and r.verdict == b for r in known) for b in CLASSES] for a in CLASSES]
+    recalls = [row[i] / sum(row) for i, row in enumerate(confusion) if sum(row)]
+    auc: dict[str, float | None] = {}
+    scored = [r for r in records if r.class_probs]
+    for name in CLASSES:
+        truth = [int(r.label == name) for r in scored]
+        auc[name] = (
+            float(roc_auc_score(truth, [r.class_probs[name] for r in scored if r.class_probs]))
+            if 0 < sum(truth) < len(truth)
+            else None
+        )
+    return {
+        "classes": list(CLASSES),
+        "confusion": confusion,
+        "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
+        "one_vs_rest_auc": auc,
+    }
 
 
 METRIC_LABELS = {

@@ -36,6 +36,8 @@ def score_analysis(sample: Sample, analysis: Analysis, seconds: float) -> ImageR
         pred_mask=analysis.mask,
         gt_mask=sample.load_mask(analysis.mask.shape),
         seconds=seconds,
+        verdict=analysis.verdict,
+        class_probs=dict(analysis.output.class_probs),
     )
 
 

@@ -7,6 +7,9 @@ Checksums and where they are stated:
 
 * ``mvcam``: the sha256 of ``weights/mvcam-lite0.safetensors``, produced by
   ``scripts/train_default.py --install``.
+* ``threeway``: the sha256 of ``weights/threeway-lite0.safetensors``, produced by
+  ``benchmarks/threeway.py protocols --only ship --variants full`` (docs/BENCHMARKS.md,
+  "Three-way classifier").
 * SAM ``vit_b``/``vit_l``/``vit_h``: Meta publishes the URLs but no checksum; the sha256 values
   are those pinned by micro-sam (computational-cell-analytics/micro-sam, ``micro_sam/util.py``,
   ``_CHECKSUMS``), which downloads and verifies the same official URLs; many other projects pin
@@ -32,7 +35,17 @@ from imlforensic.registry.weights import BundledFile, DownloadedFile, PackageFil
 
 DEFAULT_METHOD = "mvcam"
 
+THREEWAY_SHA256 = "a0d80dda847737fb5fa74a508c95eb8c1d9cfeaa63640f627643cb6eb7bfce7a"
+THREEWAY_REFERENCE = (
+    "Bridging image manipulation localization and generated image detection (paper 3): multi-label "
+    "discrepancy-aware knowledge distillation, adversarial feature generalizers (sections 3.2, 3.3, 3.6)"
+)
+
 MVCAM_SHA256 = "1b4f7a9996b908ab9fb952c9c002d3e3171dc74fcdd482b1e705581def29e4e8"
+
+MVCAM_FUSION = {"sel_weight": 0.5, "sel_cap": 3.0, "decision": (0.6419, 0.709)}
+"""mvcam 2.3's fusion and calibrated decision (imlforensic.methods.mvcam), chosen on training-side
+material only: ``python benchmarks/calibrate_decision.py fit`` (docs/BENCHMARKS.md, "mvcam 2.3")."""
 
 WCBNET_REFERENCE = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 MVCAM_REFERENCE = (
@@ -85,10 +98,11 @@ def register_methods(registry: Registry) -> None:
     for name, version, summary, fuse_sel in (
         (
             "mvcam",
-            "2.2",
+            "2.3",
             "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
-            "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel and copy-move evidence "
-            "added (the copy-move evidence shared between the two regions of a pair, natural repetition set aside)",
+            "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel evidence (weighted, "
+            "capped) and copy-move evidence added (shared between the two regions of a pair, natural repetition set "
+            "aside); decision calibrated on authentic pictures of many kinds",
             True,
         ),
         (
@@ -110,9 +124,27 @@ def register_methods(registry: Registry) -> None:
                 requires=("timm",),
                 reference=MVCAM_REFERENCE,
                 fallback="classical",
-                extra={"fuse_sel": fuse_sel},
+                extra={"fuse_sel": fuse_sel, "fusion": MVCAM_FUSION},
             )
         )
+
+    add(
+        ModelEntry(
+            name="threeway",
+            task="detector",
+            version="1.0",
+            summary="Real / partially edited / fully generated: teacher-student discrepancy classifier on frozen "
+            "EfficientNet-Lite0 features (paper 3), with the mvcam localizer for the map and the edit score",
+            builder="imlforensic.methods.threeway:build",
+            weights=BundledFile("threeway-lite0.safetensors", sha256=THREEWAY_SHA256),
+            uses_torch=True,
+            requires=("timm",),
+            reference=THREEWAY_REFERENCE + "; " + MVCAM_REFERENCE,
+            fallback="mvcam",
+            classes=("authentic", "manipulated", "generated"),
+            extra={"localizer": "mvcam"},
+        )
+    )
 
 
 def register_refiners(registry: Registry) -> None:
