@@ -1,6 +1,12 @@
-"""Produce the shipped default weights, weights/mvcam-lite0.safetensors.
+"""The recipe of the default localizer's weights: mvcam 3 (not yet trained and shipped).
 
-    python scripts/train_default.py --data ../shared/data --out runs/default
+    python scripts/train_default.py --data ../shared/data --out runs/mvcam3 [--no-casia]
+
+The shipped weights/mvcam-lite0.safetensors (mvcam 2.x) came from this script at commit 1156f41
+(the photo sets and lomiri / plasma wallpaper tiles, no renders, no generated tiles, the older
+sharing chain; see weights/README.md). This version is the broader recipe of issue 15; its
+result replaces the shipped file once it has been measured on the wild benchmark
+(docs/wild-benchmark.md) against the shipped one.
 
 What it does, fixed here so the result can be reproduced:
 

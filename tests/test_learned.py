@@ -313,15 +313,18 @@ def test_cli_uses_the_shipped_weights_by_default(tmp_path, runner, photos):
     assert DEFAULT_METHOD == "mvcam" and REGISTRY.state(entry) == "ready"
     weights = entry.weights.locate()
     assert weights.stat().st_size <= 30e6 and file_sha256(weights) == entry.weights.sha256
-    image = save(cv2.resize(photos["coffee"], (320, 224)), tmp_path / "c.jpg", quality=90)
+    image = save(cv2.resize(photos["coffee"], (384, 288)), tmp_path / "c.jpg", quality=90)
     result = runner.invoke(app, ["localize", str(image), "--out", str(tmp_path / "o"), "--json"])
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["method"]["name"] == "mvcam" and record["method"]["weights_sha256"] == entry.weights.sha256
-    assert record["threshold"] == pytest.approx(read_metadata(weights)["thresholds"]["sel"]["threshold"])
+    # mvcam 2.3 decides at 0.5 on its calibrated map (the fused map's threshold is in the registry entry)
+    assert record["threshold"] == 0.5 and entry.extra["fusion"]["decision"][0] > 0.5
+    assert "thresholds" in read_metadata(weights)  # the checkpoint's own, used for a user's checkpoint
     assert record["details"]["background_shift_logit"] >= 0.0
+    assert record["reliability"]["in_domain"] is True
     heatmap = cv2.imread(str(tmp_path / "o" / "c.jpg.heatmap.png"), cv2.IMREAD_GRAYSCALE)
-    assert heatmap.shape == (224, 320)
+    assert heatmap.shape == (288, 384)
 
 
 def test_default_falls_back_to_classical_without_weights(tmp_path, runner, photos, monkeypatch):
@@ -369,7 +372,9 @@ def test_default_method_adds_the_sel_and_copy_move_evidence_to_the_network_map(t
     # log-odds add up; the sel view's evidence is zero where its calibrated map reads sigmoid(-3);
     # the copy-move view's EVIDENCE_LOGIT is shared between the two regions of a pair by the
     # medians of the rest of the evidence (E + log 2 sigmoid(z_region - z_other_region)), zero elsewhere
-    other = logit(network) + logit(sel) + 3.0
+    # mvcam 2.3: sel's log-odds weighted and capped, then the calibrated decision sigmoid(a (z - logit t))
+    fusion = REGISTRY.entry("mvcam").extra["fusion"]
+    other = logit(network) + fusion["sel_weight"] * np.minimum(logit(sel) + 3.0, fusion["sel_cap"])
     evidence = np.zeros_like(other)
     pairs = find_copies(image.rgb).pairs
     assert len(pairs) == int(copied)
@@ -377,7 +382,8 @@ def test_default_method_adds_the_sel_and_copy_move_evidence_to_the_network_map(t
         z_source, z_target = (np.median(other[region >= 0.5]) for region in (pair.source, pair.target))
         for region, lead in ((pair.source, z_source - z_target), (pair.target, z_target - z_source)):
             evidence = np.maximum(evidence, region * max(0.0, EVIDENCE_LOGIT + np.log(2 / (1 + np.exp(-lead)))))
-    expected = 1 / (1 + np.exp(-(other + evidence)))
+    threshold, slope = fusion["decision"]
+    expected = 1 / (1 + np.exp(-slope * (other + evidence - np.log(threshold / (1 - threshold)))))
     inside = (network > 1e-4) & (network < 1 - 1e-4) & (sel > 1e-4) & (sel < 1 - 1e-4)
     np.testing.assert_allclose(fused.heatmap[inside], expected[inside], atol=2e-3)
     assert fused.heatmap.shape == rgb.shape[:2] and fused.score == pytest.approx(pool_score(fused.heatmap))
