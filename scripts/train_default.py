@@ -87,32 +87,26 @@ SEEDS = (0, 1)
 RUN_KEYS = ("steps", "elapsed_s", "hardware", "validation", "git_commit", "train_config")
 
 
+def _debian_packages(packages: tuple[str, ...] | list[str], debs: Path, root: Path) -> Path:
+    """``apt-get download`` the packages into ``debs`` and unpack them below ``root``; returns root/usr/share."""
+    debs.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["apt-get", "download", *packages], cwd=debs, check=True)
+    for deb in sorted(debs.glob("*.deb")):
+        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+    return root / "usr" / "share"
+
+
 def wallpaper_tiles(work: Path) -> Path:
     """Native-resolution 1024 x 768 tiles (lossless PNG) of the Debian wallpaper photos, in work/tiles."""
     tiles = work / "tiles"
     if tiles.is_dir() and any(tiles.iterdir()):
         return tiles
-    debs = work / "deb"
-    debs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["apt-get", "download", "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers"], cwd=debs, check=True
-    )
-    for deb in sorted(debs.glob("*.deb")):
-        subprocess.run(["dpkg", "-x", str(deb), str(work / "x")], check=True)
-    share = work / "x" / "usr" / "share"
+    share = _debian_packages(["lomiri-wallpapers-16.04", "plasma-workspace-wallpapers"], work / "deb", work / "x")
     sources = sorted((share / "backgrounds").glob("*_by_*.jpg"))
     sources += [share / "wallpapers" / name / "contents" / "images" / "1920x1080.jpg" for name in PLASMA_PHOTOS]
     tiles.mkdir()
     for source in sources:
-        stem = source.stem if "_by_" in source.name else f"plasma_{source.parts[-4]}"
-        with Image.open(source) as image:
-            rgb = image.convert("RGB")
-        width, height = rgb.size
-        for y in range(0, height - TILE[1] + 1, TILE[1]):
-            for x in range(0, width - TILE[0] + 1, TILE[0]):
-                tile = rgb.crop((x, y, x + TILE[0], y + TILE[1]))
-                for copy in range(REPEAT):
-                    tile.save(tiles / f"{stem}_{y}_{x}_r{copy}.png")
+        _tile(source, tiles, source.stem if "_by_" in source.name else f"plasma_{source.parts[-4]}", REPEAT)
     return tiles
 
 
@@ -134,13 +128,8 @@ def render_tiles(work: Path) -> Path:
     tiles = work / "render-tiles"
     if tiles.is_dir() and any(tiles.iterdir()):
         return tiles
-    debs = work / "deb-renders"
-    debs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", *RENDER_PACKAGES], cwd=debs, check=True)
-    for deb in sorted(debs.glob("*.deb")):
-        subprocess.run(["dpkg", "-x", str(deb), str(debs / "x")], check=True)
+    root = _debian_packages(RENDER_PACKAGES, work / "deb-renders", work / "deb-renders" / "x") / "backgrounds"
     tiles.mkdir()
-    root = debs / "x" / "usr" / "share" / "backgrounds"
     for source in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".png", ".webp")):
         _tile(source, tiles, source.stem, repeat=1)
     return tiles
