@@ -12,6 +12,7 @@ from imlforensic.cli.evaluate import evaluate
 from imlforensic.cli.models import models_app
 from imlforensic.cli.refine import refine
 from imlforensic.cli.report import report
+from imlforensic.cli.serve import serve
 from imlforensic.cli.train import train
 
 app = typer.Typer(
@@ -23,7 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(models_app, name="models")
-for command in (detect, localize, evaluate, train, report, refine):
+for command in (detect, localize, evaluate, train, report, refine, serve):
     app.command()(command)
 
 

@@ -22,6 +22,8 @@ from imlforensic.cli.common import (
     MaxPixels,
     Methods,
     Quiet,
+    RayActors,
+    RayAddress,
     Recursive,
     RefinerOption,
     SamCheckpoint,
@@ -76,6 +78,8 @@ class AnalysisOptions:
     summary: Path | None = None  # --summary FILE.csv
     c2pa_trust: Path | None = None  # --c2pa-trust FILE.pem
     views: str | None = None  # --views ela,noise (with the maps)
+    ray: str | None = None  # --ray ADDRESS: the analysis on Ray actors
+    ray_actors: int | None = None
 
 
 def build_request(options: AnalysisOptions) -> RunRequest:
@@ -107,12 +111,30 @@ def build_request(options: AnalysisOptions) -> RunRequest:
 
 
 def execute(
-    request: RunRequest, on_record: Callable[[ResultRecord], None] | None = None, quiet: bool = False
+    request: RunRequest,
+    on_record: Callable[[ResultRecord], None] | None = None,
+    quiet: bool = False,
+    ray: str | None = None,
+    ray_actors: int | None = None,
 ) -> RunReport:
-    """Run the request; its global problems exit with one line (usage 2, others 1). Notes on what
-    was left out (hidden entries, the output folder, links) and on temporary files a killed run
-    left are printed before the results."""
+    """Run the request (on Ray actors with ``ray``); its global problems exit with one line (usage
+    2, others 1). Notes on what was left out (hidden entries, the output folder, links) and on
+    temporary files a killed run left are printed before the results."""
     try:
+        if ray is not None:
+            from imlforensic.pipeline.ray_batch import RayUnavailable, run_on_ray
+
+            try:
+                return run_on_ray(
+                    request,
+                    ray,
+                    on_record=on_record,
+                    show_progress=not quiet,
+                    actors=ray_actors,
+                    on_expansion=_print_expansion,
+                )
+            except RayUnavailable as exc:
+                fail(str(exc))
         return run_inputs(request, on_record=on_record, show_progress=not quiet, on_expansion=_print_expansion)
     except NoInputsError as exc:
         usage_error(str(exc))
@@ -168,7 +190,11 @@ def _run(options: AnalysisOptions, json_lines: bool) -> None:
     request = build_request(options)
     several = len(request.analyzers) > 1
     report = execute(
-        request, lambda record: _print_record(record, json_lines, options.write_maps, several), quiet=options.quiet
+        request,
+        lambda record: _print_record(record, json_lines, options.write_maps, several),
+        quiet=options.quiet,
+        ray=options.ray,
+        ray_actors=options.ray_actors,
     )
     if options.summary is not None:
         write_summary(options.summary, [*report.records, *report.errors])
@@ -192,6 +218,8 @@ def detect(
     include_hidden: IncludeHidden = False,
     summary: Summary = None,
     c2pa_trust: C2paTrust = None,
+    ray: RayAddress = None,
+    ray_actors: RayActors = None,
 ) -> None:
     """Say whether each image was edited: verdict and score per image.
 
@@ -207,6 +235,8 @@ def detect(
       imlforensic detect ~/case42/*.jpg --json > verdicts.jsonl
 
       imlforensic detect ~/case42 --recursive --summary case42.csv
+
+      imlforensic detect /shared/archive -r --json --ray auto > verdicts.jsonl
     """
     options = AnalysisOptions(
         command="detect",
@@ -223,6 +253,8 @@ def detect(
         include_hidden=include_hidden,
         summary=summary,
         c2pa_trust=c2pa_trust,
+        ray=ray,
+        ray_actors=ray_actors,
     )
     _run(options, json_lines)
 
@@ -253,6 +285,8 @@ def localize(
     summary: Summary = None,
     c2pa_trust: C2paTrust = None,
     views: ViewsOption = None,
+    ray: RayAddress = None,
+    ray_actors: RayActors = None,
 ) -> None:
     """Outline the edited regions of each image.
 
@@ -271,6 +305,8 @@ def localize(
       imlforensic localize photo.jpg -m mvcam -m classical --out results/
 
       imlforensic localize photo.jpg --views ela,noise --out results/
+
+      imlforensic localize /shared/archive -r --out /shared/out --skip-existing --ray auto
     """
     options = AnalysisOptions(
         command="localize",
@@ -290,5 +326,7 @@ def localize(
         summary=summary,
         c2pa_trust=c2pa_trust,
         views=views,
+        ray=ray,
+        ray_actors=ray_actors,
     )
     _run(options, json_lines)

@@ -91,6 +91,25 @@ Weights = Annotated[
     ),
 ]
 
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Run the analysis on Ray actors (pip install 'imlforensic[ray]'): local (a Ray instance on this "
+        "machine), auto (the cluster this machine is in), or an address such as ray://head:10001. Same outputs.",
+        show_default=False,
+    ),
+]
+RayActors = Annotated[
+    int | None,
+    typer.Option(
+        "--ray-actors",
+        min=1,
+        help="With --ray: number of actors \\[default: one per GPU of the cluster, else one per 2 CPUs].",
+        show_default=False,
+    ),
+]
 Summary = Annotated[
     Path | None,
     typer.Option(

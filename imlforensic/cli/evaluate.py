@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -19,8 +20,10 @@ from imlforensic.cli.common import (
     fail,
     method_entries,
     refiner_entry,
+    usage_error,
 )
 from imlforensic.data.datasets import DatasetError
+from imlforensic.data.perturbations import PerturbationError, parse_perturbations
 from imlforensic.io.messages import one_line
 from imlforensic.metrics.summary import METRIC_LABELS, Summary
 from imlforensic.pipeline.analysis import Analyzer
@@ -72,61 +75,172 @@ def evaluate(
             show_default=False,
         ),
     ],
-    method: Annotated[str, typer.Option("--method", "-m", help="Detection method.")] = DEFAULT_METHOD,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            "-m",
+            show_default=False,
+            help=f"Detection method \\[default: {DEFAULT_METHOD}]. Repeat it to compare several (one table, and one line of the --plot, per method).",
+        ),
+    ] = None,
     refiner: RefinerOption = None,
     threshold: Threshold = None,
     device: Device = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     quiet: Quiet = False,
     weights: Weights = None,
+    perturb: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--perturb",
+            help="Also analyse every image after a perturbation at each strength: jpeg:QUALITIES, webp:QUALITIES, resize:FACTORS, blur:SIGMAS, noise:SIGMAS (e.g. jpeg:95,85,75). Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="With --perturb: write the metrics against each strength as FILE.png and FILE.pdf.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Measure a method on labelled datasets: pixel F1, IoU, best F1, pixel AUC, false alarms, image AUC.
 
     Pixel metrics are averaged over manipulated images with masks; the false-alarm figure is the mean flagged fraction of authentic images.
+
+    With --perturb, every image is also analysed after each perturbation (re-encoded as a file, its mask resized with it) and the metrics are given per strength; condition "none" is the clean pictures.
 
     [bold]Example[/bold]
 
       imlforensic evaluate data/casia1@val data/casia2 --method classical
 
       imlforensic evaluate data/casia1@val --weights runs/mine/last.safetensors
+
+      imlforensic evaluate data/casia1@val -m mvcam -m classical --perturb jpeg:95,75,50 --perturb resize:0.5 --plot robustness
     """
     check_device(device)
-    (entry,) = method_entries([method], weights)
-    try:  # load now: a bad checkpoint is one error, not one per image
-        analyzer = Analyzer(entry, device=device, threshold=threshold, refiner=refiner_entry(refiner, None)).load()
-    except (WeightsError, ImportError, ValueError, RuntimeError, TypeError) as exc:
-        fail(f"cannot load {method!r}: {one_line(exc)}")
-    results = []
+    names = list(method or [DEFAULT_METHOD])
+    entries = method_entries(names, weights)
+    try:
+        perturbations = parse_perturbations(perturb or [])
+    except PerturbationError as exc:
+        usage_error(str(exc))
+    if plot is not None and not perturbations:
+        usage_error("--plot goes with --perturb")
+    analyzers = []
+    for name, entry in zip(names, entries):
+        try:  # load now: a bad checkpoint is one error, not one per image
+            analyzers.append(
+                Analyzer(entry, device=device, threshold=threshold, refiner=refiner_entry(refiner, None)).load()
+            )
+        except (WeightsError, ImportError, ValueError, RuntimeError, TypeError) as exc:
+            fail(f"cannot load {name!r}: {one_line(exc)}")
+    if perturbations:
+        _sweep(datasets, names, analyzers, perturbations, json_out, quiet, plot)
     failed = False
-    for root in datasets:
-        try:
-            evaluation = evaluate_dataset(root, analyzer, show_progress=not quiet)
-        except DatasetError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            failed = True
-            continue
-        for _name, message in evaluation.failed:
-            typer.echo(f"error: {message}", err=True)
-        failed = failed or bool(evaluation.failed)
-        results.append((root, evaluation.summary))
-    if json_out:
-        payload = {
-            "method": method,
-            "weights": str(weights) if weights is not None else None,
-            "refiner": refiner,
-            "threshold": analyzer.threshold,
-            "datasets": {name: summary.as_dict() for name, summary in results},
-        }
-        typer.echo(json.dumps(payload, indent=2))
-    elif results:
-        typer.echo(
-            f"method {method}"
-            + (f" (weights {weights})" if weights is not None else "")
-            + (f" + refiner {refiner}" if refiner else "")
-            + f", threshold {analyzer.threshold}"
+    payloads = []
+    for name, analyzer in zip(names, analyzers):
+        results = []
+        for root in datasets:
+            try:
+                evaluation = evaluate_dataset(root, analyzer, show_progress=not quiet)
+            except DatasetError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                failed = True
+                continue
+            for _name, message in evaluation.failed:
+                typer.echo(f"error: {message}", err=True)
+            failed = failed or bool(evaluation.failed)
+            results.append((root, evaluation.summary))
+        payloads.append(
+            {
+                "method": name,
+                "weights": str(weights) if weights is not None else None,
+                "refiner": refiner,
+                "threshold": analyzer.threshold,
+                "datasets": {root: summary.as_dict() for root, summary in results},
+            }
         )
-        typer.echo(format_table(results))
-        for name, summary in results:
-            if summary.three_class is not None:
-                typer.echo(format_three_class(name, summary.three_class))
+        if not json_out and results:
+            if len(payloads) > 1:
+                typer.echo("")
+            typer.echo(
+                f"method {name}"
+                + (f" (weights {weights})" if weights is not None else "")
+                + (f" + refiner {refiner}" if refiner else "")
+                + f", threshold {analyzer.threshold}"
+            )
+            typer.echo(format_table(results))
+            for root, summary in results:
+                if summary.three_class is not None:
+                    typer.echo(format_three_class(root, summary.three_class))
+    if json_out:  # one method: its record as before; several: {"runs": [one per method]}
+        typer.echo(json.dumps(payloads[0] if len(payloads) == 1 else {"runs": payloads}, indent=2))
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def format_sweep_table(run: dict) -> str:
+    """One row per condition (``none`` = the clean pictures), one column per metric."""
+    headers = ["condition", "images"] + list(METRIC_LABELS.values())
+    body = []
+    for row in run["conditions"]:
+        cells = [row["condition"], str(row["images"])]
+        cells += ["-" if row[key] is None else f"{row[key]:.3f}" for key in METRIC_LABELS]
+        body.append(cells)
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in body]
+    return "\n".join(lines)
+
+
+def _sweep(
+    datasets: list[str],
+    names: list[str],
+    analyzers: list[Analyzer],
+    perturbations: list,
+    json_out: bool,
+    quiet: bool,
+    plot: Path | None,
+) -> NoReturn:
+    """``--perturb``: the sweep's tables (or JSON) and plot, then exit."""
+    from imlforensic.pipeline.sweep import sweep_dataset
+
+    failed = False
+    runs: list[dict] = []
+    for root in datasets:
+        for name, analyzer in zip(names, analyzers):
+            try:
+                result = sweep_dataset(root, analyzer, perturbations, show_progress=not quiet)
+            except DatasetError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                failed = True
+                break
+            for _name, message in result.failed:
+                typer.echo(f"error: {message}", err=True)
+            failed = failed or bool(result.failed)
+            run = result.to_json() | {"dataset": root, "method": name}
+            runs.append(run)
+            if not json_out:
+                typer.echo(f"{'' if len(runs) == 1 else chr(10)}{root}: method {name}, threshold {analyzer.threshold}")
+                typer.echo(format_sweep_table(run))
+    written: list[str] = []
+    if plot is not None and runs:
+        from imlforensic.report.robustness import plot_paths, plot_sweep
+
+        swept = list(dict.fromkeys(run["dataset"] for run in runs))
+        for root in swept:
+            png, pdf = plot_paths(plot, root, several=len(swept) > 1)
+            try:
+                plot_sweep([run for run in runs if run["dataset"] == root], root, png, pdf)
+            except OSError as exc:
+                fail(f"cannot write the plot {png}: {exc.strerror or exc}")
+            written += [str(png), str(pdf)]
+    if json_out:
+        payload = {"perturbations": [p.label for p in perturbations], "runs": runs, "plots": written}
+        typer.echo(json.dumps(payload, indent=2))
+    elif written:
+        typer.echo("plot: " + ", ".join(written), err=True)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -68,12 +68,17 @@ def train(
 
     Synthetic edits (splice, copy-move, removal, retouch, region-wise double JPEG, then a shared resize/JPEG chain) are mixed with the labelled images. With --synthesize-from, the checkpoint is then calibrated on synthetic samples from those photos (the background level of authentic photos, and the decision thresholds for the map fused with the sel and copy-move views and for the network alone), stored in its metadata. The result, OUT/last.safetensors, runs with `detect`, `localize` and `evaluate --weights OUT/last.safetensors`, or, copied to weights/, becomes the shipped model (see scripts/train_default.py).
 
-    [bold]Example[/bold]
+    Under torchrun (torchrun --nproc_per_node N -m imlforensic train ...) it trains data-parallel (DDP) on N processes, one GPU each (gloo on CPU); --batch-size is the global batch, and rank 0 validates, writes the checkpoints and the log.
+
+    [bold]Examples[/bold]
 
       imlforensic train data/casia1@train --synthesize-from photos/ --val data/casia1@val --out runs/a
+
+      torchrun --nproc_per_node 4 -m imlforensic train data/casia1@train --synthesize-from photos/ --preset gpu --out runs/b
     """
     from imlforensic.registry import resolve_device
     from imlforensic.training.calibration import calibrate_checkpoint
+    from imlforensic.training.distributed import context
     from imlforensic.training.trainer import PRESETS, list_photos
     from imlforensic.training.trainer import train as run_training
 
@@ -103,6 +108,8 @@ def train(
             show_progress=not quiet,
             donor_folders=list(generated_donors or []),
         )
+        if not context().main:  # under torchrun: rank 0 calibrates and reports
+            return
         if synthesize_from:
             metadata = calibrate_checkpoint(
                 checkpoint,

@@ -80,7 +80,7 @@ from imlforensic.maps import pool_score, sigmoid
 from imlforensic.methods.base import Method, MethodOutput
 from imlforensic.models.checkpoint import load_model
 from imlforensic.models.folding import fold_batch_norms
-from imlforensic.models.inputs import TiledViews, build_views
+from imlforensic.models.inputs import TiledViews, build_views, view_size
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
@@ -217,8 +217,17 @@ class LearnedLocalizer(Method):
             return logits
         return cv2.resize(logits, (width, height), interpolation=cv2.INTER_LINEAR)
 
-    @torch.inference_mode()
     def _run(self, views: torch.Tensor) -> np.ndarray:
+        return self.run_batch(views)[0]
+
+    @torch.inference_mode()
+    def run_batch(self, views: torch.Tensor) -> np.ndarray:
+        """Logit maps (B x H x W, float32) of a batch of views of one size, at the views' size.
+
+        The one network path: :meth:`logit_map` runs it on one image (or tile), batched
+        inference (``benchmarks/throughput.py``) on several; under ``torch.autocast`` it runs in
+        half precision and the maps come back as float32.
+        """
         h, w = views.shape[-2:]
         padded = _pad_to_multiple(views, STRIDE).to(self.device, memory_format=torch.channels_last)
         logits = torch.stack(
@@ -230,7 +239,21 @@ class LearnedLocalizer(Method):
             ]
         ).mean(dim=0)
         full = F.interpolate(logits, size=padded.shape[-2:], mode="bilinear", align_corners=False)
-        return full[0, 0, :h, :w].float().cpu().numpy()
+        return full[:, 0, :h, :w].float().cpu().numpy()
+
+    def fits_one_pass(self, height: int, width: int) -> bool:
+        """Whether the views of a ``height`` x ``width`` picture go through in one pass (no tiles)."""
+        h, w = view_size(height, width, self.model.config.input_scale)
+        return h <= self.tile and w <= self.tile
+
+    def output_from_logits(
+        self, logits: np.ndarray, image: LoadedImage, copies: CopyMoveResult | None, anomaly: np.ndarray | None
+    ) -> MethodOutput:
+        """:meth:`analyse`'s output from a one-pass logit map of ``image`` (:meth:`run_batch`) and,
+        for ``fuse_sel``, its copy-move view and raw sel anomaly."""
+        full = self._to_image_size(logits, image.height, image.width)
+        heatmap, views, details = self.read_logits(full, image.rgb, copies, anomaly)
+        return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), views=views, details=details)
 
     def _passes(self) -> list[tuple[torch.nn.Module, bool]]:
         """(network, reads the mirror image) for every forward pass (module docstring)."""
@@ -331,6 +354,12 @@ class LearnedLocalizer(Method):
             details["copy_move_pairs"] = len(found.pairs)
             details["copy_move_repetitions"] = found.repetitions
         return MethodOutput(heatmap=heatmap, score=pool_score(heatmap), details=details)
+
+    def side_views(self, image: LoadedImage) -> tuple[CopyMoveResult | None, np.ndarray | None]:
+        """The copy-move view and the raw sel anomaly that ``fuse_sel`` adds (None, None without it)."""
+        if not self.fuse_sel:
+            return None, None
+        return find_copies(image.rgb), raw_anomaly(image.rgb, "sel")
 
 
 def build(context: BuildContext) -> LearnedLocalizer:  # registry builder

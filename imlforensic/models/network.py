@@ -28,16 +28,37 @@ WCBnet, MMSP 2023):
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from imlforensic.models.backbones import load_imagenet_weights
 from imlforensic.models.inputs import input_channels
+
+
+def _import_timm() -> Any:
+    """timm, without the Hugging Face Hub client it imports for downloads when it can.
+
+    timm imports ``huggingface_hub`` (and with it an HTTP client stack: about 260 modules, 0.5 s of
+    CPU at every start-up, docs/benchmarks/scale.md) inside ``try: ... except ImportError``; the
+    tool never downloads through timm (its weights are local files), so that import is made to
+    fail while timm loads. A process that imported the hub before keeps it.
+    """
+    if "timm" in sys.modules or "huggingface_hub" in sys.modules:
+        return importlib.import_module("timm")
+    sys.modules["huggingface_hub"] = None  # type: ignore[assignment]  # "import huggingface_hub" fails
+    try:
+        return importlib.import_module("timm")
+    finally:
+        del sys.modules["huggingface_hub"]
+
+
+timm = _import_timm()
 
 
 @dataclass

@@ -58,14 +58,10 @@ def run_batch(
                 if on_record is not None:  # inside: a result that cannot be printed fails alone
                     for record in records:
                         on_record(record)
-            except ImageLoadError as exc:
-                _fail(result, item, one_line(exc), bar, err, prefix=False)
-            except (InputFailure, WeightsError) as exc:
-                _fail(result, item, one_line(exc), bar, err)
-            except MemoryError:
-                _fail(result, item, "out of memory while analysing this image (try --max-pixels)", bar, err)
-            except Exception as exc:  # a bug or an unexpected library error: keep the batch going
-                _fail(result, item, f"internal error ({type(exc).__name__}: {one_line(exc)})", bar, err)
+            except Exception as exc:  # a bug or an unexpected library error too: keep the batch going
+                message = failure_message(item, exc)
+                result.failed.append((item.display, message))
+                bar.write(f"error: {message}", file=err)
             else:
                 if skipped:
                     result.skipped += 1
@@ -75,7 +71,20 @@ def run_batch(
     return result
 
 
-def _fail(result: BatchResult, item: InputItem, reason: str, bar: tqdm, err: TextIO, prefix: bool = True) -> None:
-    message = f"{item.display}: {reason}" if prefix else reason  # decode errors already name the file
-    result.failed.append((item.display, message))
-    bar.write(f"error: {message}", file=err)
+class ReportedFailure(Exception):
+    """A failure already put into words by :func:`failure_message` (in another process)."""
+
+
+def failure_message(item: InputItem, exc: Exception) -> str:
+    """The one-line message of an input's failure, naming the file (``error: MESSAGE`` on stderr)."""
+    if isinstance(exc, ReportedFailure):
+        return str(exc)
+    if isinstance(exc, ImageLoadError):
+        return one_line(exc)  # decode errors already name the file
+    if isinstance(exc, (InputFailure, WeightsError)):
+        reason = one_line(exc)
+    elif isinstance(exc, MemoryError):
+        reason = "out of memory while analysing this image (try --max-pixels)"
+    else:
+        reason = f"internal error ({type(exc).__name__}: {one_line(exc)})"
+    return f"{item.display}: {reason}"

@@ -86,26 +86,37 @@ def _renderers(analysis: Analysis) -> dict[str, Callable[[], bytes]]:
     }
 
 
-def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
-    """Write the four PNGs (and the two coarse ones when refined); return file names by kind."""
+def encode_maps(analysis: Analysis) -> dict[str, bytes]:
+    """The PNG bytes of every map of ``analysis`` by kind (the two coarse ones too when refined)."""
     renderers = _renderers(analysis)
     kinds = map_kinds(analysis.refined)
+    return dict(zip(kinds, _ENCODERS.map(lambda kind: renderers[kind](), kinds)))
+
+
+def write_encoded(encoded: dict[str, bytes], outputs: OutputSet) -> dict[str, str]:
+    """Write maps made by :func:`encode_maps` (here or in another process); file names by kind."""
     written = {}
-    for kind, encoded in zip(kinds, _ENCODERS.map(lambda kind: renderers[kind](), kinds)):
+    for kind, data in encoded.items():
         path = outputs.path(kind)
-        atomic_write_bytes(path, encoded)
+        atomic_write_bytes(path, data)
         written[kind] = path.name
     return written
 
 
+def write_maps(analysis: Analysis, outputs: OutputSet) -> dict[str, str]:
+    """Write the four PNGs (and the two coarse ones when refined); return file names by kind."""
+    return write_encoded(encode_maps(analysis), outputs)
+
+
+def encode_views(pictures: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """The PNG bytes of each rendered view (:mod:`imlforensic.views.pictures`) by output kind
+    (``view_VIEW``), for :func:`write_encoded`."""
+    return {f"view_{kind}": encoded for kind, encoded in zip(pictures, _ENCODERS.map(encode_png, pictures.values()))}
+
+
 def write_views(pictures: dict[str, np.ndarray], outputs: OutputSet) -> dict[str, str]:
     """Write ``NAME.view-VIEW.png`` for each rendered view (:mod:`imlforensic.views.pictures`)."""
-    written = {}
-    for kind, encoded in zip(pictures, _ENCODERS.map(encode_png, pictures.values())):
-        path = outputs.path(f"view_{kind}")
-        atomic_write_bytes(path, encoded)
-        written[f"view_{kind}"] = path.name
-    return written
+    return write_encoded(encode_views(pictures), outputs)
 
 
 def has_views(record: ResultRecord, outputs: OutputSet, views: tuple[str, ...]) -> bool:

@@ -14,28 +14,27 @@ refiner and threshold (a resumed batch). A failing input is reported and the bat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from imlforensic.io.atomic import probe_writable, remove_stale_temporaries
 from imlforensic.io.hashing import sha256_file
-from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, LoadedImage, load_image_and_bytes
+from imlforensic.io.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_and_bytes
 from imlforensic.io.messages import one_line
 from imlforensic.pipeline.analysis import Analyzer
 from imlforensic.pipeline.batch import BatchResult, InputFailure, run_batch
-from imlforensic.pipeline.evidence import EvidenceOptions, FileEvidence, read_file_evidence
-from imlforensic.pipeline.inputs import InputItem, expand_inputs
+from imlforensic.pipeline.evidence import EvidenceOptions, read_file_evidence
+from imlforensic.pipeline.inputs import Expansion, InputItem, expand_inputs
 from imlforensic.pipeline.outputs import (
     OutputSet,
+    encode_maps,
+    encode_views,
     has_views,
     map_kinds,
     read_existing,
-    write_maps,
+    write_encoded,
     write_record,
-    write_views,
 )
 from imlforensic.pipeline.records import ErrorRecord, ResultRecord, RunSettings
 from imlforensic.registry.weights import WeightsError
@@ -139,18 +138,50 @@ def method_folders(analyzers: list[Analyzer]) -> list[str]:
     return names
 
 
-def run_inputs(
-    request: RunRequest,
-    on_record: Callable[[ResultRecord], None] | None = None,
-    show_progress: bool = True,
-    on_expansion: Callable[[list[tuple[str, str]], list[str]], None] | None = None,
-) -> RunReport:
-    """Analyse every input with every analyzer (see the module docstring).
+@dataclass
+class MethodSlot:
+    """One analyzer of a run and where and how its outputs go."""
 
-    Raises :class:`NoInputsError` when nothing was found, :class:`OutputFolderError` when ``out``
-    cannot be written and :class:`MethodLoadError` when a model cannot be built; every per-input
-    problem is in the report instead. ``on_expansion(problems, notes)`` hears, before any image
-    is analysed, the inputs that failed to be found or read and the entries left out on purpose.
+    analyzer: Analyzer
+    folder: str  # sub-folder of --out ("" for one method)
+    kinds: tuple[str, ...]  # map kinds written (none for detect)
+    settings: RunSettings
+
+
+@dataclass
+class Product:
+    """One image analysed by one method: its record and its encoded maps and views (not yet written)."""
+
+    record: ResultRecord
+    maps: dict[str, bytes] = field(default_factory=dict)
+    views: dict[str, bytes] = field(default_factory=dict)  # --views: rendered once per image, by kind
+    view_notes: list[str] = field(default_factory=list)
+    view_seconds: float | None = None
+
+
+@dataclass
+class Prepared:
+    """What a run knows before its first image: the inputs, the loaded methods and the notes."""
+
+    expansion: Expansion
+    slots: list[MethodSlot]
+    notes: list[str] = field(default_factory=list)  # entries left out on purpose, cleaned temporaries
+    cleaned: list[Path] = field(default_factory=list)  # temporary files of a killed run, removed
+
+    def report(self, batch: BatchResult, records: list[ResultRecord]) -> RunReport:
+        return RunReport(
+            batch=batch, problems=self.expansion.problems, notes=self.notes, cleaned=self.cleaned, records=records
+        )
+
+
+def prepare(
+    request: RunRequest, on_expansion: Callable[[list[tuple[str, str]], list[str]], None] | None = None
+) -> Prepared:
+    """Expand the inputs, check the output folder and load every model (the run's global checks).
+
+    Raises :class:`NoInputsError`, :class:`OutputFolderError` or :class:`MethodLoadError`.
+    ``on_expansion(problems, notes)`` hears, before any model is loaded, the inputs that failed
+    to be found or read and the entries left out on purpose.
     """
     expansion = expand_inputs(
         request.inputs,
@@ -176,67 +207,136 @@ def run_inputs(
                 f" with refiner {analyzer.refiner_entry.name!r}" if analyzer.refiner_entry else ""
             )
             raise MethodLoadError(f"cannot load {what}: {one_line(exc)}") from None
-    folders = method_folders(request.analyzers)
-    kinds = [
-        map_kinds(analyzer.refiner_entry is not None) if request.write_maps else () for analyzer in request.analyzers
-    ]
-    settings = [
-        RunSettings(
-            command=request.command, device=request.device, max_pixels=request.max_pixels, threshold=analyzer.threshold
+    slots = [
+        MethodSlot(
+            analyzer=analyzer,
+            folder=folder,
+            kinds=map_kinds(analyzer.refiner_entry is not None) if request.write_maps else (),
+            settings=RunSettings(
+                command=request.command,
+                device=request.device,
+                max_pixels=request.max_pixels,
+                threshold=analyzer.threshold,
+            ),
         )
-        for analyzer in request.analyzers
+        for analyzer, folder in zip(request.analyzers, method_folders(request.analyzers))
     ]
+    return Prepared(expansion=expansion, slots=slots, notes=notes, cleaned=cleaned)
+
+
+def output_set(request: RunRequest, slot: MethodSlot, item: InputItem) -> OutputSet | None:
+    return OutputSet(request.out / slot.folder / item.rel) if request.out is not None else None
+
+
+def existing_records(request: RunRequest, slots: list[MethodSlot], item: InputItem) -> list[ResultRecord | None]:
+    """Per slot, the record of an earlier run to reuse (``--skip-existing``), else None."""
+    if not request.skip_existing:
+        return [None] * len(slots)
+    found: list[ResultRecord | None] = []
+    for slot in slots:
+        outputs = output_set(request, slot, item)
+        existing = _existing(outputs, slot.kinds, item, slot.analyzer)
+        if existing is not None and outputs is not None and not has_views(existing, outputs, request.views):
+            existing = None  # asked for views it does not have
+        found.append(existing)
+    return found
+
+
+@dataclass(frozen=True)
+class ItemWork:
+    """What is done to every image of a run besides the methods (picklable, for Ray actors)."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    evidence: EvidenceOptions | None = None  # None: the file's metadata is not read
+    views: tuple[str, ...] = ()  # rendered only when there is an output folder to write them to
+
+    @classmethod
+    def of(cls, request: RunRequest) -> ItemWork:
+        views = request.views if request.out is not None else ()
+        return cls(max_pixels=request.max_pixels, evidence=request.evidence, views=views)
+
+
+def analyse_item(
+    item: InputItem, slots: list[MethodSlot], todo: list[int], work: ItemWork
+) -> Iterator[tuple[int, Product]]:
+    """Decode ``item`` once, read its file evidence once from the same bytes, and analyse it with
+    the slots numbered in ``todo``, one after the other (maps, and the views rendered once,
+    encoded in memory); yields ``(slot index, product)``.
+
+    The same function runs in this process (:func:`run_inputs`) and on Ray actors
+    (:mod:`imlforensic.pipeline.ray_batch`), which is why their results are the same bytes.
+    """
+    if not todo:
+        return
+    image, data = load_image_and_bytes(item.path, max_pixels=work.max_pixels, display=item.display)
+    evidence = read_file_evidence(image, data, work.evidence) if work.evidence is not None else None
+    del data
+    views: dict[str, bytes] = {}
+    view_notes: list[str] = []
+    view_seconds: float | None = None
+    for index in todo:
+        slot = slots[index]
+        analysis = slot.analyzer.analyse(image, evidence=evidence)
+        record = analysis.record(slot.settings)
+        if work.views and view_seconds is None:  # after the first analysis, as the views' timing always was
+            started = time.perf_counter()
+            pictures, view_notes = render_views(image, work.views)
+            views = encode_views(pictures)
+            view_seconds = time.perf_counter() - started
+        maps = encode_maps(analysis) if slot.kinds else {}
+        yield index, Product(record, maps, views, list(view_notes), view_seconds)
+
+
+def store(product: Product, outputs: OutputSet | None, item: InputItem) -> ResultRecord:
+    """Write a product's maps and then its record (when there is an output folder)."""
+    record = product.record
+    if outputs is not None:
+        record.output_name = item.output_name  # the input -> output name mapping
+        try:
+            record.outputs.update(write_encoded(product.maps, outputs))
+            if product.view_seconds is not None:
+                record.outputs.update(write_encoded(product.views, outputs))
+                record.notes += product.view_notes
+                record.timings_s["views"] = product.view_seconds
+            write_record(record, outputs)
+        except OSError as exc:
+            raise InputFailure(f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}") from None
+    return record
+
+
+def run_inputs(
+    request: RunRequest,
+    on_record: Callable[[ResultRecord], None] | None = None,
+    show_progress: bool = True,
+    on_expansion: Callable[[list[tuple[str, str]], list[str]], None] | None = None,
+) -> RunReport:
+    """Analyse every input with every analyzer (see the module docstring).
+
+    Raises :class:`NoInputsError` when nothing was found, :class:`OutputFolderError` when ``out``
+    cannot be written and :class:`MethodLoadError` when a model cannot be built; every per-input
+    problem is in the report instead. ``on_expansion(problems, notes)`` hears, before any image
+    is analysed, the inputs that failed to be found or read and the entries left out on purpose.
+    """
+    prepared = prepare(request, on_expansion)
+    slots, work = prepared.slots, ItemWork.of(request)
     collected: list[ResultRecord] = []
 
     def job(item: InputItem) -> tuple[list[ResultRecord], bool]:
-        image: LoadedImage | None = None
-        evidence: FileEvidence | None = None
-        views: tuple[dict[str, np.ndarray], list[str], float] | None = None  # rendered once per image
-        records, reused = [], 0
-        for analyzer, folder, kind, setting in zip(request.analyzers, folders, kinds, settings):
-            outputs = OutputSet(request.out / folder / item.rel) if request.out is not None else None
-            existing = _existing(outputs, kind, item, analyzer) if request.skip_existing else None
-            if existing is not None and outputs is not None and not has_views(existing, outputs, request.views):
-                existing = None
-            if existing is not None:
-                records.append(existing)
-                reused += 1
-                continue
-            if image is None:  # decoded once, its file evidence read once from the same bytes, for every method
-                image, data = load_image_and_bytes(item.path, max_pixels=request.max_pixels, display=item.display)
-                if request.evidence is not None:
-                    evidence = read_file_evidence(image, data, request.evidence)
-                del data
-            analysis = analyzer.analyse(image, evidence=evidence)
-            record = analysis.record(setting)
-            if outputs is not None and request.views and views is None:
-                started = time.perf_counter()
-                pictures, view_notes = render_views(image, request.views)
-                views = (pictures, view_notes, time.perf_counter() - started)
-            if outputs is not None:
-                record.output_name = item.output_name  # the input -> output name mapping
-                try:
-                    if kind:
-                        record.outputs.update(write_maps(analysis, outputs))
-                    if views is not None:
-                        record.outputs.update(write_views(views[0], outputs))
-                        record.notes += views[1]
-                        record.timings_s["views"] = views[2]
-                    write_record(record, outputs)
-                except OSError as exc:
-                    raise InputFailure(
-                        f"cannot write outputs in {outputs.base.parent}: {exc.strerror or exc}"
-                    ) from None
-            records.append(record)
-        return records, reused == len(records)
+        records = existing_records(request, slots, item)
+        todo = [index for index, record in enumerate(records) if record is None]
+        for index, product in analyse_item(item, slots, todo, work):
+            records[index] = store(product, output_set(request, slots[index], item), item)  # as each is done
+        return [record for record in records if record is not None], not todo
 
     def collect(record: ResultRecord) -> None:
         collected.append(record)
         if on_record is not None:
             on_record(record)
 
-    batch = run_batch(expansion.items, job, on_record=collect, show_progress=show_progress, description=request.command)
-    return RunReport(batch=batch, problems=expansion.problems, notes=notes, cleaned=cleaned, records=collected)
+    batch = run_batch(
+        prepared.expansion.items, job, on_record=collect, show_progress=show_progress, description=request.command
+    )
+    return prepared.report(batch, collected)
 
 
 def _existing(

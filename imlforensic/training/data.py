@@ -114,6 +114,7 @@ class TrainingStream(IterableDataset):
             self.synthetic_share = 0.0
         self.seed = seed
         self.start_index = 0  # set when resuming, so a resumed run does not replay the same samples
+        self.sharding: tuple[int, int, int] | None = None  # (rank, processes, global batch): see shard()
         # Views of labelled images that need no random crop are computed once per flip.
         self._cache: dict[tuple[int, bool], TrainItem] = {}
         self._cropped: set[int] = set()
@@ -131,13 +132,35 @@ class TrainingStream(IterableDataset):
                 self._cache[key] = item
         return item
 
-    def __iter__(self):
+    def shard(self, rank: int, processes: int, batch_size: int) -> None:
+        """Yield only process ``rank``'s part of each global batch of ``batch_size`` (DDP).
+
+        Step ``k``'s global batch is the samples ``start + k * batch_size`` onwards, as a single
+        process reads them; process ``r`` takes the ``r``-th slice of ``batch_size / processes``
+        of it. DataLoader workers take whole local batches in turn (batch ``k`` from worker
+        ``k % workers``), the order in which the loader hands them out.
+        """
+        self.sharding = (rank, processes, batch_size)
+
+    def _indices(self):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        index = self.start_index + worker
+        if self.sharding is None:
+            index = self.start_index + worker
+            while True:
+                yield index
+                index += workers
+        rank, processes, batch = self.sharding
+        local = batch // processes
+        step = worker
         while True:
+            first = self.start_index + step * batch + rank * local
+            yield from range(first, first + local)
+            step += workers
+
+    def __iter__(self):
+        for index in self._indices():
             rng = np.random.default_rng([self.seed, index])
-            index += workers
             try:
                 if rng.random() < self.synthetic_share:  # (the share is 0 without photos to synthesise from)
                     assert self.synth is not None

@@ -30,6 +30,7 @@ from imlforensic.metrics import pixel
 from imlforensic.models.checkpoint import git_commit, save_checkpoint
 from imlforensic.models.network import MultiViewCAMNet, NetworkConfig, weak_supervision_loss
 from imlforensic.pipeline.inputs import IMAGE_SUFFIXES
+from imlforensic.training import distributed
 from imlforensic.training.data import TrainingStream, collate, labelled_item
 
 CLASSES = ["authentic", "manipulated"]
@@ -164,8 +165,45 @@ def train(
     donor_folders: list[Path] | None = None,
 ) -> Path:
     """Run training; returns the path of the final checkpoint (``out_dir/last.safetensors``).
+
     ``donor_folders``: generated pictures whose regions are blended into the photos (the
-    ``generated_blend`` synthetic edit)."""
+    ``generated_blend`` synthetic edit). Under ``torchrun`` each process trains on its share of
+    every global batch in DDP (:mod:`imlforensic.training.distributed`); rank 0 validates and writes.
+    """
+    dist = distributed.context()
+    if dist.active:
+        device = distributed.setup(dist, device, config.batch_size)
+    try:
+        return _train(
+            config,
+            datasets,
+            photo_folders,
+            val_datasets,
+            out_dir,
+            device,
+            resume,
+            show_progress,
+            imagenet_init,
+            dist,
+            donor_folders,
+        )
+    finally:
+        distributed.teardown(dist)
+
+
+def _train(
+    config: TrainConfig,
+    datasets: list[str],
+    photo_folders: list[Path],
+    val_datasets: list[str],
+    out_dir: Path,
+    device: str,
+    resume: bool,
+    show_progress: bool,
+    imagenet_init: bool,
+    dist: distributed.DistContext,
+    donor_folders: list[Path] | None,
+) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -199,7 +237,10 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
     stream.start_index = step * config.batch_size
-    validation = ValidationSet(val_datasets, config.size, config.network)
+    if dist.active:
+        stream.shard(dist.rank, dist.world, config.batch_size)
+    trained = distributed.wrap(model, dist, device)  # `model` itself outside torchrun
+    validation = ValidationSet(val_datasets if dist.main else [], config.size, config.network)
     summary = {
         "datasets": {spec: len(load_split(spec)) for spec in datasets},
         "photos": {str(f): len(list_photos([f])) for f in photo_folders},
@@ -209,7 +250,8 @@ def train(
     }
     loader = DataLoader(
         stream,
-        batch_size=config.batch_size,
+        batch_size=config.batch_size // dist.world,
+        pin_memory=device.startswith("cuda"),
         num_workers=config.workers,
         collate_fn=collate,
         persistent_workers=config.workers > 0,
@@ -217,12 +259,13 @@ def train(
     model.train()
     started = time.perf_counter()
     running, metrics = None, {}
+    window: list[float] = []
     bar = tqdm(
         total=config.steps,
         initial=step,
         desc="train",
         unit="step",
-        disable=not show_progress,
+        disable=not show_progress or not dist.main,
         file=sys.stderr,
         dynamic_ncols=True,
     )
@@ -232,22 +275,31 @@ def train(
         views = batch["views"].to(device, non_blocking=True, memory_format=torch.channels_last)
         labels = batch["label"].to(device)
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-            loss = weak_supervision_loss(model(views), labels)
+            loss = weak_supervision_loss(trained(views), labels)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
         step += 1
-        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
+        value = distributed.mean_over_processes(loss, dist)  # the global batch's loss
+        running = value if running is None else 0.95 * running + 0.05 * value
+        window.append(value)
         if step % config.val_every == 0 or step == config.steps:
+            if not dist.main:  # rank 0 validates and writes; the others wait for it
+                distributed.barrier(dist)
+                window = []
+                continue
             metrics = validation.evaluate(model, device)
             record = {
                 "step": step,
                 "loss": running,
+                "loss_mean": sum(window) / len(window),  # over the steps since the last record
+                "processes": dist.world,
                 "elapsed_s": elapsed_before + time.perf_counter() - started,
                 **metrics,
             }
+            window = []
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")
             _save(
@@ -263,6 +315,7 @@ def train(
                 state_path,
                 device,
             )
+            distributed.barrier(dist)
         bar.set_postfix(loss=f"{running:.3f}", **{k.replace("val_", ""): f"{v:.3f}" for k, v in metrics.items()})
         bar.update(1)
     bar.close()
