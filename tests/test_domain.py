@@ -98,3 +98,17 @@ def test_outside_the_domain_the_verdict_is_conservative_and_says_so(tmp_path, re
     chosen = Analyzer("constant", device="cpu", registry=registry, threshold=0.5).analyse(graphic)
     assert chosen.verdict == "manipulated" and chosen.reliability.conservative_threshold is None
     assert chosen.reliability.flags == ["graphics"]
+
+
+def test_the_console_line_says_when_the_decision_was_conservative(tmp_path, runner):
+    from imlforensic.cli import app
+
+    screen = save(screenshot_like(), tmp_path / "screen.png")
+    photo = save(photo_like(np.random.default_rng(3)), tmp_path / "photo.png")
+    result = runner.invoke(app, ["detect", str(screen), str(photo), "-m", "classical"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[-1] if "outside" not in line else "screen": line for line in result.stdout.splitlines()}
+    assert "(outside the domain: graphics; decided at 0.90)" in lines["screen"]
+    assert not any("outside" in line for line in result.stdout.splitlines() if "photo.png" in line)
+    chosen = runner.invoke(app, ["detect", str(screen), "-m", "classical", "--threshold", "0.5"])
+    assert "outside the domain" not in chosen.stdout  # a threshold the user chose is kept

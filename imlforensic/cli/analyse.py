@@ -161,7 +161,14 @@ def _print_record(record: ResultRecord, json_lines: bool, with_area: bool, sever
             if record.method_verdict is not None and record.method_verdict != record.verdict
             else ""
         )
-        sys.stdout.write(f"{record.verdict:<12} {score}{flagged}  {record.input.path}{method}{declared}\n")
+        reliability = record.reliability
+        outside = (
+            f"  (outside the domain: {', '.join(f for f in reliability.flags if f != 'huge')}; "
+            f"decided at {reliability.conservative_threshold:.2f})"
+            if reliability is not None and reliability.conservative_threshold is not None
+            else ""
+        )
+        sys.stdout.write(f"{record.verdict:<12} {score}{flagged}  {record.input.path}{method}{declared}{outside}\n")
     sys.stdout.flush()
 
 
