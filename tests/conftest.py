@@ -44,6 +44,17 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+@pytest.fixture()
+def isolated_registry(monkeypatch):
+    """Let a test swap registry entries (``--weights``) without leaking models into other tests."""
+    from imlforensic.registry import REGISTRY
+
+    monkeypatch.setattr(REGISTRY, "_entries", dict(REGISTRY._entries))
+    monkeypatch.setattr(REGISTRY, "_loaded", {})
+    monkeypatch.setattr(REGISTRY, "_weights_sha", {})
+    return REGISTRY
+
+
 def save(rgb: np.ndarray, path: Path, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path, **kwargs)

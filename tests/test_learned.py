@@ -392,17 +392,6 @@ def test_default_method_adds_the_sel_and_copy_move_evidence_to_the_network_map(t
     assert REGISTRY.load("mvcam-net", "cpu").default_threshold == thresholds["network"]["threshold"]
 
 
-@pytest.fixture()
-def isolated_registry(monkeypatch):
-    """Let a test swap registry entries (``--weights``) without leaking models into other tests."""
-    from imlforensic.registry import REGISTRY
-
-    monkeypatch.setattr(REGISTRY, "_entries", dict(REGISTRY._entries))
-    monkeypatch.setattr(REGISTRY, "_loaded", {})
-    monkeypatch.setattr(REGISTRY, "_weights_sha", {})
-    return REGISTRY
-
-
 def test_weights_option_runs_a_trained_checkpoint(tmp_path, runner, photos, tiny_model, isolated_registry):
     from imlforensic.cli import app
     from imlforensic.io.hashing import sha256_file as file_sha256

@@ -174,24 +174,31 @@ def test_method_gives_a_whole_image_finding_for_generated(trained, photos):
             assert out.heatmap.max() == pytest.approx(0.2) and out.score == pytest.approx(0.2)
 
 
-def test_cli_reports_the_generated_verdict(tmp_path, runner, photos, monkeypatch):
-    """``detect --method threeway --weights FILE``: the JSON carries the three class probabilities."""
-    from imlforensic.cli import app
-    from imlforensic.registry import REGISTRY
-
-    monkeypatch.setattr(REGISTRY, "_entries", dict(REGISTRY._entries))
-    monkeypatch.setattr(REGISTRY, "_loaded", {})
-    monkeypatch.setattr(REGISTRY, "_weights_sha", {})
-    entry = REGISTRY.entry("threeway")
-    monkeypatch.setitem(REGISTRY._entries, "threeway", dataclasses.replace(entry, extra={"localizer": "classical"}))
+@pytest.fixture()
+def generating_weights(tmp_path, isolated_registry, monkeypatch):
+    """A tiny three-way checkpoint that calls everything generated, behind ``threeway`` with the
+    classical localizer (registry isolated)."""
     from imlforensic.models.features import build_extractor
 
+    entry = isolated_registry.entry("threeway")
+    monkeypatch.setitem(
+        isolated_registry._entries, "threeway", dataclasses.replace(entry, extra={"localizer": "classical"})
+    )
     extractor = build_extractor("lite0")
     _ = extractor.dim
     model = ThreewayModel(ThreewayConfig(layout=tuple(extractor.layout), width=8, layers=1, heads=2)).eval()
     model.calibration = Calibration(generated_threshold=1e-6)  # everything is called generated
     weights = tmp_path / "tw.safetensors"
     save_threeway(model, weights, {"extractor": "lite0", "views": 2})
+    return weights
+
+
+def test_cli_reports_the_generated_verdict(tmp_path, runner, photos, generating_weights):
+    """``detect --method threeway --weights FILE``: the JSON carries the three class probabilities."""
+    from imlforensic.cli import app
+
+    weights = generating_weights
+
     image = save(cv2.resize(photos["rocket"], (300, 260)), tmp_path / "r.jpg", quality=90)
     result = runner.invoke(app, ["detect", str(image), "--method", "threeway", "--weights", str(weights), "--json"])
     assert result.exit_code == 0, result.output
@@ -272,9 +279,13 @@ def test_three_class_metrics_of_a_dataset_with_generated_pictures():
         probs = {"authentic": (1 - g) / 2, "manipulated": (1 - g) / 2, "generated": g}
         return ImageRecord(label, label, 0.5, verdict != "authentic", 0.1, verdict=verdict, class_probs=probs)
 
-    records = [record("generated", "generated", 0.9), record("generated", "authentic", 0.6),
-               record("authentic", "authentic", 0.1), record("authentic", "generated", 0.7),
-               record("manipulated", "manipulated", 0.2)]
+    records = [
+        record("generated", "generated", 0.9),
+        record("generated", "authentic", 0.6),
+        record("authentic", "authentic", 0.1),
+        record("authentic", "generated", 0.7),
+        record("manipulated", "manipulated", 0.2),
+    ]
     three = summarize(records).three_class
     assert three["confusion"] == [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
     assert three["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
@@ -282,22 +293,11 @@ def test_three_class_metrics_of_a_dataset_with_generated_pictures():
     assert summarize(records[2:]).three_class is None  # no generated pictures: not reported
 
 
-def test_evaluate_prints_the_three_class_confusion(tmp_path, runner, photos, monkeypatch):
+def test_evaluate_prints_the_three_class_confusion(tmp_path, runner, photos, generating_weights):
     from imlforensic.cli import app
-    from imlforensic.models.features import build_extractor
-    from imlforensic.registry import REGISTRY
 
-    monkeypatch.setattr(REGISTRY, "_entries", dict(REGISTRY._entries))
-    monkeypatch.setattr(REGISTRY, "_loaded", {})
-    monkeypatch.setattr(REGISTRY, "_weights_sha", {})
-    entry = REGISTRY.entry("threeway")
-    monkeypatch.setitem(REGISTRY._entries, "threeway", dataclasses.replace(entry, extra={"localizer": "classical"}))
-    extractor = build_extractor("lite0")
-    _ = extractor.dim
-    model = ThreewayModel(ThreewayConfig(layout=tuple(extractor.layout), width=8, layers=1, heads=2)).eval()
-    model.calibration = Calibration(generated_threshold=1e-6)  # everything is called generated
-    weights = tmp_path / "tw.safetensors"
-    save_threeway(model, weights, {"extractor": "lite0", "views": 2})
+    weights = generating_weights
+
     rows = ["image,label,mask,kind"]
     for i, (name, label) in enumerate((("rocket", "generated"), ("coffee", "authentic"))):
         save(cv2.resize(photos[name], (300, 260)), tmp_path / "data" / f"{i}.png")

@@ -31,19 +31,9 @@ def tiny_state() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture()
-def isolated_registry(monkeypatch):
-    """Let a test swap registry entries (``--weights``) without leaking models into other tests."""
-    from imlforensic.registry import REGISTRY
-
-    monkeypatch.setattr(REGISTRY, "_entries", dict(REGISTRY._entries))
-    monkeypatch.setattr(REGISTRY, "_loaded", {})
-    monkeypatch.setattr(REGISTRY, "_weights_sha", {})
-    return REGISTRY
-
-
-@pytest.fixture()
 def nothing_built(monkeypatch):
     """Fail the test if a network is constructed (the refusal must come from the header)."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("a network was built from a checkpoint that should have been refused")
 
@@ -64,19 +54,33 @@ CRAFTED_HEADERS = {
     "no-config": ({"format": FORMAT}, "metadata 'config' is missing or not an object"),
     "config-not-json": ({"format": FORMAT, "config": "{backbone"}, "metadata 'config' is not JSON"),
     "config-a-list": ({"format": FORMAT, "config": "[1, 2]"}, "metadata 'config' is missing or not an object"),
-    "unknown-view": ({"format": FORMAT, "config": json.dumps({"views": ["rgb", "nonexistent_view"]})}, "config 'views'"),
-    "huge-backbone": ({"format": FORMAT, "config": json.dumps({"backbone": "tf_efficientnet_b7"})}, "config 'backbone'"),
+    "unknown-view": (
+        {"format": FORMAT, "config": json.dumps({"views": ["rgb", "nonexistent_view"]})},
+        "config 'views'",
+    ),
+    "huge-backbone": (
+        {"format": FORMAT, "config": json.dumps({"backbone": "tf_efficientnet_b7"})},
+        "config 'backbone'",
+    ),
     "huge-head": ({"format": FORMAT, "config": json.dumps({"head_width": 1_000_000})}, "config 'head_width'"),
     "400-members": ({"format": FORMAT, "config": GOOD_CONFIG, "members": "400"}, "metadata 'members' is 400"),
     "members-a-string": ({"format": FORMAT, "config": GOOD_CONFIG, "members": '"two"'}, "metadata 'members'"),
     "bool-scale": ({"format": FORMAT, "config": json.dumps({"input_scale": True})}, "config 'input_scale'"),
     "bad-blocks": ({"format": FORMAT, "config": json.dumps({"blocks": [3, 1, 9]})}, "config 'blocks'"),
     "bad-qualities": ({"format": FORMAT, "config": json.dumps({"qualities": [0]})}, "config 'qualities'"),
-    "sel-at-half-size": ({"format": FORMAT, "config": json.dumps({"views": ["sel"], "input_scale": 2})}, "input_scale 1"),
+    "sel-at-half-size": (
+        {"format": FORMAT, "config": json.dumps({"views": ["sel"], "input_scale": 2})},
+        "input_scale 1",
+    ),
     "thresholds-a-list": ({"format": FORMAT, "config": GOOD_CONFIG, "thresholds": "[0.5]"}, "metadata 'thresholds'"),
-    "threshold-a-string": ({"format": FORMAT, "config": GOOD_CONFIG, "thresholds": json.dumps({"sel": {"threshold": "high"}})},
-                           "metadata 'thresholds'"),
-    "background-nan": ({"format": FORMAT, "config": GOOD_CONFIG, "background": '{"logit": NaN}'}, "metadata 'background'"),
+    "threshold-a-string": (
+        {"format": FORMAT, "config": GOOD_CONFIG, "thresholds": json.dumps({"sel": {"threshold": "high"}})},
+        "metadata 'thresholds'",
+    ),
+    "background-nan": (
+        {"format": FORMAT, "config": GOOD_CONFIG, "background": '{"logit": NaN}'},
+        "metadata 'background'",
+    ),
     "other-format": ({"format": "something/else"}, "not an imlforensic localizer checkpoint"),
     "extra-not-json": ({"format": FORMAT, "config": GOOD_CONFIG, "notes": "free text"}, "metadata 'notes' is not JSON"),
 }
@@ -121,7 +125,9 @@ def test_the_shipped_and_a_saved_checkpoint_pass_validation(tmp_path, tiny_state
 
     load_model(REGISTRY.weights_path("mvcam"))
     model = MultiViewCAMNet(TINY, imagenet_init=False)
-    save_checkpoint(tmp_path / "s.safetensors", model, {"thresholds": {"sel": {"threshold": 0.6}}, "background": {"logit": -2.0}})
+    save_checkpoint(
+        tmp_path / "s.safetensors", model, {"thresholds": {"sel": {"threshold": 0.6}}, "background": {"logit": -2.0}}
+    )
     assert load_model(tmp_path / "s.safetensors")[1]["thresholds"]["sel"]["threshold"] == 0.6
 
 
@@ -132,10 +138,13 @@ def test_weights_option_with_a_crafted_checkpoint_fails_in_one_line(tmp_path, ru
     result = runner.invoke(app, ["localize", str(image), "--weights", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == [f"error: cannot load 'mvcam': {path}: metadata 'members' is 400; it must be an integer from 0 to 8"]
+    assert lines == [
+        f"error: cannot load 'mvcam': {path}: metadata 'members' is 400; it must be an integer from 0 to 8"
+    ]
 
 
 # --- SAM checkpoints (torch.load(weights_only=True)) ---------------------------------------------
+
 
 def _image(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"
@@ -174,18 +183,22 @@ def test_crafted_pickle_is_refused_without_running_it(tmp_path, runner, isolated
 
 # --- models fetch --from ---------------------------------------------------------------------
 
+
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("IMLFORENSIC_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / "weights"
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("/nonexistent/sam.pt", "/nonexistent/sam.pt: no such file"),  # was: ValueError: unknown url type
-    ("ftp://example.org/sam.pt", "ftp://example.org/sam.pt: unsupported URL scheme 'ftp'"),
-    ("FOLDER", "FOLDER: not a regular file"),
-    ("/dev/null", "/dev/null: not a regular file"),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("/nonexistent/sam.pt", "/nonexistent/sam.pt: no such file"),  # was: ValueError: unknown url type
+        ("ftp://example.org/sam.pt", "ftp://example.org/sam.pt: unsupported URL scheme 'ftp'"),
+        ("FOLDER", "FOLDER: not a regular file"),
+        ("/dev/null", "/dev/null: not a regular file"),
+    ],
+)
 def test_models_fetch_from_a_bad_source_is_one_line(tmp_path, runner, cache, source, expected):
     source = source.replace("FOLDER", str(tmp_path))
     expected = expected.replace("FOLDER", str(tmp_path))
