@@ -27,6 +27,7 @@ wild benchmark's pictures or CASIA's held-out half.
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import pickle
@@ -42,14 +43,14 @@ from sklearn.metrics import roc_auc_score
 
 from imlforensic.data.splits import load_split
 from imlforensic.io.images import ImageLoadError, load_image
-from imlforensic.maps import binarize, pool_score, sigmoid
+from imlforensic.maps import binarize, pool_score
 from imlforensic.methods.mvcam import LearnedLocalizer
 from imlforensic.metrics import pixel
 from imlforensic.registry import REGISTRY
 from imlforensic.training.synth import EditSynthesizer
 from imlforensic.training.trainer import list_photos
-from imlforensic.views.calibration import log_likelihood_ratio, raw_anomaly
-from imlforensic.views.copy_move import CopyMoveResult, CopyPair, evidence_logits, find_copies
+from imlforensic.views.calibration import raw_anomaly
+from imlforensic.views.copy_move import CopyMoveResult, CopyPair, find_copies
 
 SIDE = 640
 MAX_RENDER_PIXELS = 8e6
@@ -143,19 +144,30 @@ def collect(args: argparse.Namespace) -> None:
         pickle.dump(rows, handle)
 
 
-def fused_map(row: dict[str, Any], weight: float, cap: float) -> np.ndarray:
-    """mvcam's fused probability map (imlforensic.methods.mvcam) from the cached parts."""
+def fusion_of(method: LearnedLocalizer, weight: float, cap: float) -> LearnedLocalizer:
+    """``method`` with another sel weight and cap, without a decision or a background shift (the
+    cached network logits are already shifted): its :meth:`read_logits` is the fusion to score."""
+    fusion = copy.copy(method)
+    fusion.sel_weight, fusion.sel_cap, fusion.decision, fusion.background = weight, cap, None, None
+    return fusion
+
+
+def fused_map(fusion: LearnedLocalizer, row: dict[str, Any]) -> np.ndarray:
+    """mvcam's fused probability map from the cached parts (no pixels needed: the views are given)."""
     net = row["net"].astype(np.float32)
-    evidence = net + weight * np.minimum(log_likelihood_ratio(row["sel"].astype(np.float32), "sel"), cap)
     pairs = [CopyPair(np.eye(2, 3), 0, 0.0, s.astype(np.float32), t.astype(np.float32)) for s, t in row["pairs"]]
-    return sigmoid(evidence + evidence_logits(CopyMoveResult(shape=net.shape, pairs=pairs), evidence))
+    copies = CopyMoveResult(shape=net.shape, pairs=pairs)
+    return fusion.read_logits(net, np.empty((0, 0, 3), np.uint8), copies, row["sel"].astype(np.float32))[0]
 
 
-def score_combination(synthetic: list[dict], authentic: list[dict], weight: float, cap: float) -> dict[str, Any]:
-    syn_maps = [fused_map(r, weight, cap) for r in synthetic]
+def score_combination(
+    method: LearnedLocalizer, synthetic: list[dict], authentic: list[dict], weight: float, cap: float
+) -> dict[str, Any]:
+    fusion = fusion_of(method, weight, cap)
+    syn_maps = [fused_map(fusion, r) for r in synthetic]
     syn_scores = np.array([pool_score(m) for m in syn_maps])
     syn_labels = np.array([r["label"] for r in synthetic])
-    auth_scores = np.array([pool_score(fused_map(r, weight, cap)) for r in authentic])
+    auth_scores = np.array([pool_score(fused_map(fusion, r)) for r in authentic])
     auth_labels = np.array([r["label"] for r in authentic])
     negatives = np.concatenate([syn_scores[syn_labels == 0], auth_scores[auth_labels == 0]])
     threshold = float(np.quantile(negatives, 1.0 - FALSE_ALARMS))
@@ -193,8 +205,9 @@ def fit(args: argparse.Namespace) -> None:
     for path in sorted(args.work.glob("authentic-*.pkl")):
         with path.open("rb") as handle:
             authentic += pickle.load(handle)
-    results = [score_combination(synthetic, authentic, w, c) for w, c in itertools.product(WEIGHTS, CAPS)]
-    shipped = score_combination(synthetic, authentic, 1.0, float("inf"))
+    method = REGISTRY.load("mvcam", "cpu", expect=LearnedLocalizer)
+    results = [score_combination(method, synthetic, authentic, w, c) for w, c in itertools.product(WEIGHTS, CAPS)]
+    shipped = score_combination(method, synthetic, authentic, 1.0, float("inf"))
     # best pixel F1 at the 5 % operating point; ties (within 0.005) go to the higher image AUC
     best_f1 = max(r["synthetic_pixel_f1"] for r in results)
     chosen = max(
