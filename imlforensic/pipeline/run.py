@@ -103,7 +103,8 @@ def check_writable(folder: Path) -> list[Path]:
 
 
 def same_setup(record: ResultRecord, analyzer: Analyzer) -> bool:
-    """Whether an earlier record was made by this analyzer's method, weights, refiner and threshold."""
+    """Whether an earlier record was made by this analyzer's method, weights, refiner and threshold
+    (``settings.threshold``: the one asked for, before the reliability notes may have raised it)."""
     method, refiner = analyzer.method_card, analyzer.refiner_card
     return (
         record.method is not None
@@ -111,20 +112,7 @@ def same_setup(record: ResultRecord, analyzer: Analyzer) -> bool:
         and record.method.name == method.name
         and record.method.weights_sha256 == method.weights_sha256
         and (record.refiner.name if record.refiner else None) == (refiner.name if refiner else None)
-        and (record.threshold == analyzer.threshold or _raised_by_reliability(record, analyzer))
-    )
-
-
-def _raised_by_reliability(record: ResultRecord, analyzer: Analyzer) -> bool:
-    """The earlier record used the conservative threshold this analyzer would use again (the
-    picture is outside the domain and the threshold is the method's own)."""
-    reliability = record.reliability
-    return (
-        reliability is not None
-        and analyzer.conservative
-        and analyzer.user_threshold is None
-        and reliability.conservative_threshold == record.threshold
-        and analyzer.threshold < (record.threshold or 0.0)
+        and record.settings.threshold == analyzer.threshold
     )
 
 
