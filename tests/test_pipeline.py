@@ -300,3 +300,15 @@ def test_refine_reads_the_threshold_recorded_beside_an_imlforensic_map(runner, f
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["threshold"] == 0.35
+
+
+def test_skip_existing_reruns_a_record_of_another_method_version(runner, folder, tmp_path) -> None:
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["localize", str(folder), "-m", "classical", "--out", str(out), "-q"]).exit_code == 0
+    record_path = out / "coffee.png.json"
+    data = json.loads(record_path.read_text())
+    data["method"]["version"] = "0.0"  # as if made by an older release with the same (no) weights
+    record_path.write_text(json.dumps(data))
+    again = runner.invoke(app, ["localize", str(folder), "-m", "classical", "--out", str(out), "--skip-existing"])
+    assert again.exit_code == 0 and "1 skipped" in again.stderr, again.stderr
+    assert json.loads(record_path.read_text())["method"]["version"] != "0.0"

@@ -103,13 +103,15 @@ def check_writable(folder: Path) -> list[Path]:
 
 
 def same_setup(record: ResultRecord, analyzer: Analyzer) -> bool:
-    """Whether an earlier record was made by this analyzer's method, weights, refiner and threshold
+    """Whether an earlier record was made by this analyzer's method (name and version: a new version
+    may change the fusion around the same weights), weights, refiner and threshold
     (``settings.threshold``: the one asked for, before the reliability notes may have raised it)."""
     method, refiner = analyzer.method_card, analyzer.refiner_card
     return (
         record.method is not None
         and method is not None
         and record.method.name == method.name
+        and record.method.version == method.version
         and record.method.weights_sha256 == method.weights_sha256
         and (record.refiner.name if record.refiner else None) == (refiner.name if refiner else None)
         and record.settings.threshold == analyzer.threshold
