@@ -4,6 +4,9 @@
         --wallpapers runs/wallpapers --renders runs/wallpapers/x-renders --parts 2 --part 0   # and --part 1
     python benchmarks/calibrate_decision.py fit --work runs/decision
 
+``--weights FILE`` (both stages) reads another checkpoint's network instead of the shipped one:
+how a retrained network gets its decision before it is installed.
+
 ``collect`` runs the shipped network, the sel view and the copy-move view once per picture and
 keeps their maps (reduced to a longer side of 640 px, float16) in ``WORK/*.pkl``:
 
@@ -107,9 +110,15 @@ def authentic_list(data: Path, wallpapers: Path, renders: Path, sd_tiles: Path) 
     return items
 
 
+def _localizer(args: argparse.Namespace) -> LearnedLocalizer:
+    """The mvcam localizer whose network is calibrated: the shipped one, or ``--weights``."""
+    entry = REGISTRY.with_weights("mvcam", args.weights) if args.weights else "mvcam"
+    return REGISTRY.load(entry, "cpu", expect=LearnedLocalizer)
+
+
 def collect(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
-    method = REGISTRY.load("mvcam", "cpu", expect=LearnedLocalizer)
+    method = _localizer(args)
     args.work.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     if args.synthetic:
@@ -205,7 +214,7 @@ def fit(args: argparse.Namespace) -> None:
     for path in sorted(args.work.glob("authentic-*.pkl")):
         with path.open("rb") as handle:
             authentic += pickle.load(handle)
-    method = REGISTRY.load("mvcam", "cpu", expect=LearnedLocalizer)
+    method = _localizer(args)
     results = [score_combination(method, synthetic, authentic, w, c) for w, c in itertools.product(WEIGHTS, CAPS)]
     shipped = score_combination(method, synthetic, authentic, 1.0, float("inf"))
     # best pixel F1 at the 5 % operating point; ties (within 0.005) go to the higher image AUC
@@ -241,6 +250,7 @@ def main() -> None:
     parser.add_argument("--renders", type=Path, default=Path("runs/wallpapers/deb-renders/x/usr/share/backgrounds"))
     parser.add_argument("--sd-tiles", type=Path, default=Path("runs/wallpapers/sd-tiles"))
     parser.add_argument("--synthetic", type=int, default=0, help="collect this many synthetic samples instead")
+    parser.add_argument("--weights", type=Path, help="a checkpoint to calibrate instead of the shipped network")
     parser.add_argument("--parts", type=int, default=1)
     parser.add_argument("--part", type=int, default=0)
     args = parser.parse_args()

@@ -3,6 +3,10 @@ through the tool's own command line, beside its figures on CASIA v1's held-out h
 
     python benchmarks/wild.py --method mvcam [--weights FILE] [--threshold T] [--json /work/wild/results/mvcam.json]
     python benchmarks/wild.py --from-json /work/wild/results/mvcam.json      # the tables again, no run
+    python benchmarks/wild.py --only edited/generated_blend controls/generated_blend --casia ''   # some folders
+
+``--only`` runs some folders of the corpus (a quicker comparison of two checkpoints while
+developing); every figure in docs/BENCHMARKS.md comes from a run of the whole corpus.
 
 Two runs of the CLI, in subprocesses with this checkout's code: ``imlforensic detect - --json``
 over every picture of the corpus and of ``casia1@val`` (verdicts and scores), and ``imlforensic
@@ -460,6 +464,7 @@ def render(result: dict) -> str:
         f"## {result['method']}"
         + (f" (weights {result['weights']})" if result.get("weights") else "")
         + f", threshold {result.get('threshold')}"
+        + (f"; only {', '.join(result['only'])}" if result.get("only") else "")
     )
     timing = result.get("wall_s", {})
     analysed = [p for p in pictures if p.seconds]
@@ -508,6 +513,11 @@ def absolute_spec(spec: str) -> str:
 def run(args: argparse.Namespace) -> dict:
     corpus = Path(args.corpus).resolve()
     pictures = corpus_pictures(corpus)
+    if args.only:
+        unknown = set(args.only) - {p.folder for p in pictures}
+        if unknown:
+            raise SystemExit(f"error: --only: no such corpus folder(s): {', '.join(sorted(unknown))}")
+        pictures = [p for p in pictures if p.folder in args.only]
     casia = absolute_spec(args.casia) if args.casia else ""
     if casia:
         pictures += casia_pictures(casia)
@@ -527,6 +537,7 @@ def run(args: argparse.Namespace) -> dict:
         "threshold": evaluation.get("threshold", args.threshold),
         "git_commit": git_commit(),
         "corpus": str(corpus),
+        "only": args.only or [],
         "casia": Path(casia).name if casia else "",
         "corpus_manifest": json.loads(manifest.read_text()) if manifest.is_file() else None,
         "wall_s": {"detect": round(detect_s, 1), "evaluate": round(evaluate_s, 1)},
@@ -546,6 +557,7 @@ def main() -> None:
     parser.add_argument(
         "--casia", default=DEFAULT_CASIA, help="reference dataset spec, relative to the repository root ('' for none)"
     )
+    parser.add_argument("--only", nargs="+", metavar="FOLDER", help="corpus folders to run, e.g. edited/splice")
     parser.add_argument("--json", type=Path, help="save the results here (outside the repository)")
     parser.add_argument("--from-json", type=Path, help="print the tables of saved results instead of running")
     args = parser.parse_args()

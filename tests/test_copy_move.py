@@ -9,7 +9,8 @@ import pytest
 from conftest import save
 from imlforensic.io.images import load_image
 from imlforensic.views.copy_move import (
-    EVIDENCE_LOGIT, CopyMoveResult, CopyPair, colour_offset, evidence_logits, find_copies, lattice_fraction,
+    EVIDENCE_LOGIT, CopyMoveResult, CopyPair, block_shifts, colour_offset, evidence_logits, find_copies,
+    lattice_fraction,
 )
 
 SIZE = (384, 256)  # width, height: the size of CASIA v1 pictures
@@ -155,3 +156,61 @@ def test_evidence_is_shared_between_the_two_regions_by_the_other_evidence():
     assert (np.exp(shared[target][0]) + np.exp(shared[source][0])) / 2 == pytest.approx(np.exp(EVIDENCE_LOGIT), rel=1e-5)
     other[target] = 50.0  # the source is surely the original: it gets nothing, never a negative weight
     assert not evidence_logits(result, other)[source].any()
+
+
+def _smooth_photo_like(seed: int = 5, shape=(384, 512)) -> np.ndarray:
+    """A smooth, low-contrast picture (local spread of a few grey levels, like a downscaled camera
+    photo of foliage), where SIFT finds few distinctive keypoints."""
+    noise = np.random.default_rng(seed).random((*shape, 3)).astype(np.float32)
+    smooth = cv2.GaussianBlur(noise, (0, 0), 3.0)
+    return cv2.normalize(smooth, None, 60, 190, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+def _plain_copy(rgb: np.ndarray, box=(100, 60, 70, 90), shift=(40, 230)) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` with the box (y, x, h, w) copied by ``shift`` (dy, dx), bit for bit; returns it and the copy's mask."""
+    y, x, h, w = box
+    dy, dx = shift
+    out = rgb.copy()
+    out[y + dy : y + dy + h, x + dx : x + dx + w] = rgb[y : y + h, x : x + w]
+    mask = np.zeros(rgb.shape[:2], bool)
+    mask[y + dy : y + dy + h, x + dx : x + dx + w] = True
+    return out, mask
+
+
+def test_block_matching_finds_a_plain_shift_the_keypoints_miss(tmp_path, monkeypatch):
+    """A never-compressed copy is the same pixels: exact block matching finds its shift."""
+    import imlforensic.views.copy_move as copy_move
+
+    rgb, mask = _plain_copy(_smooth_photo_like())
+    rgb = load_image(save(rgb, tmp_path / "copied.png")).rgb
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    shifts = block_shifts(grey, min_dist=12.0)
+    assert len(shifts) == 1
+    matrix, centres = shifts[0]
+    assert matrix[:, 2] == pytest.approx([230.0, 40.0])
+    assert len(centres) == pytest.approx((70 - 7) * (90 - 7), rel=0.1)  # nearly every block of the copy voted
+    found = find_copies(rgb)
+    assert len(found.pairs) == 1 and np.abs(found.pairs[0].matrix[:, 2]) == pytest.approx([230.0, 40.0], abs=1.0)
+    assert (found.map >= 0.5)[mask].mean() > 0.9
+    monkeypatch.setattr(copy_move, "BLOCK_MAX_PIXELS", 0)  # keypoints alone
+    assert find_copies(rgb).pairs == []
+
+
+def test_block_matching_sees_nothing_in_an_untouched_or_recompressed_picture(tmp_path):
+    rgb = _smooth_photo_like(6)
+    assert block_shifts(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), min_dist=12.0) == []
+    assert find_copies(rgb).pairs == []
+    # JPEG after the copy breaks the exact equality: that copy is the keypoints' to find, not the blocks'
+    copied, _ = _plain_copy(rgb)
+    jpeg = load_image(save(copied, tmp_path / "copied.jpg", quality=80)).rgb
+    assert block_shifts(cv2.cvtColor(jpeg, cv2.COLOR_RGB2GRAY), min_dist=12.0) == []
+
+
+def test_flat_blocks_and_patterns_do_not_vote():
+    """Flat areas (a clipped sky) and a block repeated many times (text, a lattice) are no copy."""
+    grey = cv2.cvtColor(_smooth_photo_like(7), cv2.COLOR_RGB2GRAY)
+    grey[:120, :200] = 255  # clipped: every block identical and flat
+    tile = grey[200:216, 300:316].copy()
+    for i in range(6):  # one 16 x 16 motif six times in a row
+        grey[300:316, 20 + 40 * i : 36 + 40 * i] = tile
+    assert block_shifts(grey, min_dist=12.0) == []

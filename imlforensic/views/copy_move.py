@@ -22,6 +22,16 @@ The keypoint method of Amerini et al. (SIFT + g2NN, TIFS 2011), verified densely
    if much of the source also matches at twice the transform or at its inverse (the next
    element of a lattice, :data:`MAX_LATTICE`), the pair is a lattice, not a copy.
 
+Keypoints are sparse: a copied object of a few percent of the picture often carries fewer than
+:data:`MIN_INLIERS` distinctive ones among the :data:`MAX_KEYPOINTS` of the whole image, and in a
+never-compressed picture such a copy went unseen. A plain shift leaves a stronger trace there: the
+copy is the same pixels, bit for bit. So candidate shifts also come from **exact block matching**
+at the image's own resolution (:func:`block_shifts`, in the spirit of Fridrich et al., DFRWS 2003):
+every textured :data:`BLOCK` x :data:`BLOCK` block is hashed, blocks that occur exactly twice vote
+for the shift between them, and a shift with enough votes goes through steps 4 and 5 like a
+keypoint transform, its votes standing in for the inlier keypoints. Lossy compression after the
+copy (JPEG, resampling) breaks the exact equality and leaves those copies to the keypoints.
+
 The map is 1 on both regions: the view cannot tell the original from its copy (the learned
 localizer's evidence, added to it in ``mvcam``, often can). Step 5 cannot see through two
 equally lit identical objects (two prints of one poster), and it lets a copy whose brightness
@@ -56,6 +66,13 @@ MATCH_CORRELATION = 0.8
 MIN_REGION = 0.002  # of the image area
 MAX_COLOUR_OFFSET = 4.0  # grey levels: median colour difference a copy may show (JPEG, resampling)
 MAX_LATTICE = 0.25  # share of the source that may also match at twice the transform or its inverse
+
+BLOCK = 8  # side of the exactly matched blocks, image pixels
+BLOCK_MIN_STD = MIN_STD  # flatter blocks repeat in any picture (sky, clipped highlights)
+# (chosen with benchmarks/calibrate_block_matching.py on training-side pictures: docs/BENCHMARKS.md)
+BLOCK_MAX_PIXELS = 4_200_000  # exact matching at the image's own size up to this size (memory, time)
+BLOCK_MIN_VOTES = 0.25  # share of a MIN_REGION-sized region's blocks that must vote for a shift
+BLOCK_MAX_GROUP = 3  # a block occurring more often is a pattern (text, a lattice), not a copy
 
 # python benchmarks/calibrate_copy_move.py ../shared/data/photos --samples 600
 # -> P(found | edited pixel) = 0.0752, P(found | untouched pixel) = 0.00285
@@ -261,6 +278,84 @@ def _region_with_keypoints(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.isin(labels, hit)
 
 
+def _block_hashes(grey: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of every BLOCK x BLOCK block of a uint8 image (top-left corner at each pixel).
+
+    The 8 pixels of a block's row are one 64-bit word, exactly (a copy of the bytes); a block is
+    hashed as ``sum_i w_i * row_i`` mod 2^64 with fixed random odd weights. Equal blocks always
+    get equal hashes; a collision of two different blocks is as unlikely as for a random hash,
+    and a shift only counts once many blocks vote for it."""
+    assert BLOCK == 8, "one 64-bit word per block row"
+    height = grey.shape[0]
+    rows = np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(grey, np.uint8), BLOCK, axis=1)
+    words = np.ascontiguousarray(rows).view(np.uint64)[..., 0]
+    weights = np.random.default_rng(0).integers(1, 2**62, size=BLOCK, dtype=np.uint64) | np.uint64(1)
+    hashes = words[: height - BLOCK + 1] * weights[0]
+    term = np.empty_like(hashes)
+    for i in range(1, BLOCK):
+        np.multiply(words[i : i + height - BLOCK + 1], weights[i], out=term)
+        hashes += term
+    return hashes
+
+
+def block_shifts(grey: np.ndarray, min_dist: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Shifts under which textured blocks of ``grey`` (uint8, the image's own size) reappear
+    exactly, most votes first, each as a 2 x 3 translation with the block centres that voted
+    (the source side), both in image pixels (module docstring)."""
+    height, width = grey.shape
+    if height <= BLOCK or width <= BLOCK:
+        return []
+    hashes = _block_hashes(grey)
+    level = grey.astype(np.float32)
+    mean = cv2.blur(level, (BLOCK, BLOCK), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    square = cv2.blur(level * level, (BLOCK, BLOCK), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    textured = (square - mean * mean)[: height - BLOCK + 1, : width - BLOCK + 1] >= BLOCK_MIN_STD**2
+    index = np.flatnonzero(textured)
+    if len(index) < 2:
+        return []
+    values = hashes.ravel()[index]
+    order = np.argsort(values, kind="stable")
+    index, values = index[order], values[order]
+    same = values[1:] == values[:-1]
+    # size of each run of equal hashes, for every element: long runs are patterns, not copies
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    run = np.diff(np.append(starts, len(values)))
+    group = np.repeat(run, run)
+    first = np.flatnonzero(same & (group[1:] <= BLOCK_MAX_GROUP))
+    columns = width - BLOCK + 1
+    ya, xa = np.divmod(index[first], columns)
+    yb, xb = np.divmod(index[first + 1], columns)
+    dy, dx = yb - ya, xb - xa
+    flip = (dy < 0) | ((dy == 0) & (dx < 0))  # one sign per shift: a points to b
+    ya, xa, dy, dx = np.where(flip, yb, ya), np.where(flip, xb, xa), np.where(flip, -dy, dy), np.where(flip, -dx, dx)
+    far = np.hypot(dy, dx) >= min_dist
+    if not far.any():
+        return []
+    ya, xa, dy, dx = ya[far], xa[far], dy[far], dx[far]
+    code = dy.astype(np.int64) * (2 * width + 1) + (dx + width)
+    shifts, inverse, votes = np.unique(code, return_inverse=True, return_counts=True)
+    region_blocks = MIN_REGION * height * width
+    needed = max(MIN_INLIERS, BLOCK_MIN_VOTES * region_blocks)
+    found = []
+    for k in np.argsort(-votes, kind="stable")[:MAX_TRANSFORMS]:
+        if votes[k] < needed:
+            break
+        shift_y, shift_x = divmod(int(shifts[k]), 2 * width + 1)
+        matrix = np.array([[1.0, 0.0, shift_x - width], [0.0, 1.0, shift_y]])
+        voted = inverse.ravel() == k
+        centres = np.stack([xa[voted], ya[voted]], axis=1).astype(np.float32) + (BLOCK - 1) / 2.0
+        found.append((matrix, centres))
+    return found
+
+
+def _same_transform(a: np.ndarray, b: np.ndarray, pixels: float = 2.0) -> bool:
+    """Whether two 2 x 3 transforms are one (or one is the other's inverse), within ``pixels`` of shift."""
+    for other in (b, cv2.invertAffineTransform(b)):
+        if np.abs(a[:, :2] - other[:, :2]).max() < 0.02 and np.abs(a[:, 2] - other[:, 2]).max() < pixels:
+            return True
+    return False
+
+
 def find_copies(rgb: np.ndarray, full_size: bool = True) -> CopyMoveResult:
     """Duplicated regions of an RGB image (module docstring); with ``full_size`` False the pairs'
     regions are kept at the working size (large pictures: :func:`streamed_evidence`)."""
@@ -273,16 +368,23 @@ def find_copies(rgb: np.ndarray, full_size: bool = True) -> CopyMoveResult:
             return image
         return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
 
-    grey = working(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-    points, descriptors = _keypoints(grey)
-    result = CopyMoveResult(shape=(height, width))
-    if descriptors is None:
-        return result
+    full_grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    grey = working(full_grey)
     work_h, work_w = grey.shape
-    pairs = g2nn_pairs(points, descriptors, min_distance(work_h, work_w))
+    candidates: list[tuple[np.ndarray, np.ndarray]] = []
+    points, descriptors = _keypoints(grey)
+    if descriptors is not None:
+        candidates += fit_transforms(points, g2nn_pairs(points, descriptors, min_distance(work_h, work_w)))
+    if height * width <= BLOCK_MAX_PIXELS:
+        for matrix, centres in block_shifts(full_grey, min_distance(work_h, work_w) / scale):
+            in_working = matrix.copy()
+            in_working[:, 2] *= scale
+            if not any(_same_transform(in_working, known) for known, _ in candidates):
+                candidates.append((in_working, centres * scale))
+    result = CopyMoveResult(shape=(height, width))
     grey = grey.astype(np.float32)
     work_rgb = None  # the colour working image, made for the first region found
-    for matrix, sources in fit_transforms(points, pairs):
+    for matrix, sources in candidates:
         source = _region_with_keypoints(matching_pixels(grey, matrix), sources)
         if source.mean() < MIN_REGION:
             continue
