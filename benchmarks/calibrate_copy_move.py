@@ -9,7 +9,11 @@ nothing was found keep their map unchanged (no repetition says nothing about a s
 script prints the constant; it is written into ``imlforensic/views/copy_move.py`` by hand, with
 the command:
 
-    python benchmarks/calibrate_copy_move.py ../shared/data/photos --samples 600
+    python benchmarks/calibrate_copy_move.py ../shared/data/photos/{bsds500,hymenoptera,dogs_vs_cats} \
+        runs/wallpapers/tiles runs/wallpapers/render-tiles --samples 400
+
+(training-side pictures only: ``photos/camera_native`` is the wild benchmark's, docs/wild-benchmark.md;
+``runs/wallpapers`` is what scripts/train_default.py --wallpapers made).
 """
 
 from __future__ import annotations
