@@ -280,23 +280,25 @@ def _region_with_keypoints(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.isin(labels, hit)
 
 
-def _block_hashes(grey: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of every BLOCK x BLOCK block of a uint8 image (top-left corner at each pixel).
+def _block_hashes(grey: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of the BLOCK x BLOCK blocks of a uint8 image whose top-left corners are
+    ``corners`` (flat indices into the grid of (H - BLOCK + 1) x (W - BLOCK + 1) corners).
 
     The 8 pixels of a block's row are one 64-bit word, exactly (a copy of the bytes); a block is
     hashed as ``sum_i w_i * row_i`` mod 2^64 with fixed random odd weights. Equal blocks always
     get equal hashes; a collision of two different blocks is as unlikely as for a random hash,
     and a shift only counts once many blocks vote for it."""
     assert BLOCK == 8, "one 64-bit word per block row"
-    height = grey.shape[0]
-    rows = np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(grey, np.uint8), BLOCK, axis=1)
-    words = np.ascontiguousarray(rows).view(np.uint64)[..., 0]
+    height, width = grey.shape
+    pixels = np.ascontiguousarray(grey, np.uint8).ravel()
+    # words[k]: the 8 bytes from pixel k on (a view, one element per byte offset; no copy)
+    words = np.ndarray((pixels.size - BLOCK + 1,), dtype=np.dtype("<u8"), buffer=pixels, strides=(1,))
+    y, x = np.divmod(corners, width - BLOCK + 1)
+    start = y * width + x
     weights = np.random.default_rng(0).integers(1, 2**62, size=BLOCK, dtype=np.uint64) | np.uint64(1)
-    hashes = words[: height - BLOCK + 1] * weights[0]
-    term = np.empty_like(hashes)
+    hashes = words[start] * weights[0]
     for i in range(1, BLOCK):
-        np.multiply(words[i : i + height - BLOCK + 1], weights[i], out=term)
-        hashes += term
+        hashes += words[start + i * width] * weights[i]
     return hashes
 
 
@@ -307,7 +309,6 @@ def block_shifts(grey: np.ndarray, min_dist: float) -> list[tuple[np.ndarray, np
     height, width = grey.shape
     if height <= BLOCK or width <= BLOCK:
         return []
-    hashes = _block_hashes(grey)
     level = grey.astype(np.float32)
     mean = cv2.blur(level, (BLOCK, BLOCK), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
     square = cv2.blur(level * level, (BLOCK, BLOCK), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
@@ -315,8 +316,8 @@ def block_shifts(grey: np.ndarray, min_dist: float) -> list[tuple[np.ndarray, np
     index = np.flatnonzero(textured)
     if len(index) < 2:
         return []
-    values = hashes.ravel()[index]
-    order = np.argsort(values, kind="stable")
+    values = _block_hashes(grey, index)
+    order = np.argsort(values)
     index, values = index[order], values[order]
     same = values[1:] == values[:-1]
     # size of each run of equal hashes, for every element: long runs are patterns, not copies
