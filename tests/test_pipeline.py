@@ -209,7 +209,7 @@ def test_with_weights_leaves_the_registered_entry_alone(tmp_path) -> None:
     checkpoint.write_bytes(b"x")
     local = REGISTRY.with_weights("mvcam", checkpoint)
     assert local.version.endswith("+local") and local.weights.describe().endswith("mine.safetensors")
-    assert REGISTRY.entry("mvcam").version == "2.3" and "mine" not in REGISTRY.entry("mvcam").weights.describe()
+    assert REGISTRY.entry("mvcam").version == "2.4" and "mine" not in REGISTRY.entry("mvcam").weights.describe()
     with pytest.raises(ValueError, match="no weights to replace"):
         REGISTRY.with_weights("classical", checkpoint)
 

@@ -45,7 +45,8 @@ MVCAM_SHA256 = "1b4f7a9996b908ab9fb952c9c002d3e3171dc74fcdd482b1e705581def29e4e8
 
 MVCAM_FUSION = {"sel_weight": 0.5, "sel_cap": 3.0, "decision": (0.6419, 0.709)}
 """mvcam 2.3's fusion and calibrated decision (imlforensic.methods.mvcam), chosen on training-side
-material only: ``python benchmarks/calibrate_decision.py fit`` (docs/BENCHMARKS.md, "mvcam 2.3")."""
+material only: ``python benchmarks/calibrate_decision.py fit`` (docs/BENCHMARKS.md, "mvcam 2.3");
+kept in 2.4, whose only change is the copy-move view's block matching (the same network)."""
 
 WCBNET_REFERENCE = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 MVCAM_REFERENCE = (
@@ -98,11 +99,11 @@ def register_methods(registry: Registry) -> None:
     for name, version, summary, fuse_sel in (
         (
             "mvcam",
-            "2.3",
+            "2.4",
             "Weakly supervised localizer: multi-view (JPEG ghost, noise residual, double quantisation), multi-resolution "
             "CAMs read as a product, trained from image-level labels (two EfficientNet-Lite0); sel evidence (weighted, "
-            "capped) and copy-move evidence added (shared between the two regions of a pair, natural repetition set "
-            "aside); decision calibrated on authentic pictures of many kinds",
+            "capped) and copy-move evidence added (keypoint transforms and exact block matching; shared between the two "
+            "regions of a pair, natural repetition set aside); decision calibrated on authentic pictures of many kinds",
             True,
         ),
         (
