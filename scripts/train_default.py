@@ -1,4 +1,4 @@
-"""The recipe of the default localizer's weights: mvcam 3 (not yet trained and shipped).
+"""The recipe of the default localizer's weights: mvcam 3 (measured, not shipped).
 
     python scripts/train_default.py --data ../shared/data --out runs/mvcam3 [--no-casia]
 
@@ -33,8 +33,10 @@ What it does, fixed here so the result can be reproduced:
   benchmark (docs/wild-benchmark.md) is kept: nothing here comes from its sources.
 * **with or without CASIA's labels** (``--no-casia``): the edited pictures of CASIA went through
   another pipeline than its authentic ones, so its labels can teach "recompressed" instead of
-  "edited". Both variants are trained and measured (docs/BENCHMARKS.md, "mvcam 3"); the shipped
-  one is named in weights/README.md.
+  "edited". Both variants were trained (one seed each) and measured (docs/BENCHMARKS.md, "mvcam 3,
+  trained with and without CASIA's labels"): without CASIA generalises better to the wild edits but
+  loses CASIA (image AUC 0.59), with CASIA is no better than the shipped network; neither was
+  installed (weights/README.md).
 * **pixel masks** are read for validation metrics only, never as a training target.
 * **two members**: the same recipe is trained twice, with seeds 0 and 1, and the two networks are
   shipped as one ensemble (their logit maps averaged). A single run's pixel metrics vary between
