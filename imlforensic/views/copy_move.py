@@ -27,9 +27,10 @@ Keypoints are sparse: a copied object of a few percent of the picture often carr
 never-compressed picture such a copy went unseen. A plain shift leaves a stronger trace there: the
 copy is the same pixels, bit for bit. So candidate shifts also come from **exact block matching**
 at the image's own resolution (:func:`block_shifts`, in the spirit of Fridrich et al., DFRWS 2003):
-every textured :data:`BLOCK` x :data:`BLOCK` block is hashed, blocks that occur exactly twice vote
-for the shift between them, and a shift with enough votes goes through steps 4 and 5 like a
-keypoint transform, its votes standing in for the inlier keypoints. Lossy compression after the
+every textured :data:`BLOCK` x :data:`BLOCK` block is hashed, blocks that occur two or three times
+(more often: a pattern, such as the letters of a text) vote for the shift between them, and a shift
+with enough votes goes through steps 4 and 5 like a keypoint transform, its votes standing in for
+the inlier keypoints (pictures up to :data:`BLOCK_MAX_PIXELS`). Lossy compression after the
 copy (JPEG, resampling) breaks the exact equality and leaves those copies to the keypoints.
 
 The map is 1 on both regions: the view cannot tell the original from its copy (the learned
