@@ -183,3 +183,13 @@ def test_method_transcam_without_weights_says_so_and_runs_a_checkpoint(
         app, ["localize", str(image), "-m", "mvcam-net", "--weights", str(checkpoint), "--out", str(tmp_path / "x")]
     )
     assert result.exit_code != 0 and "run it with --method transcam" in result.output
+
+
+def test_report_appendix_describes_transcam_as_the_localizer_not_the_three_way_classifier():
+    from imlforensic.registry.cards import ModelCard
+    from imlforensic.report.methods import describe
+
+    [description] = describe(ModelCard(name="transcam", task="detector"))
+    assert description.title.startswith("transcam (version 0.1): CNN-Transformer dual-stream localizer")
+    assert "class activation map" in description.paragraphs[0] and "three-class" not in description.paragraphs[0]
+    assert any("Bridging" in r for r in description.references)

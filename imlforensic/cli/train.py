@@ -53,7 +53,12 @@ def train(
             help="mvcam (the multi-view CAM localizer) or transcam (the CNN-Transformer dual-stream network of paper 3, for --method transcam)."
         ),
     ] = "mvcam",
-    preset: Annotated[str, typer.Option(help="cpu (about 15-20 min on 2 cores), gpu, or tiny (a smoke test).")] = "cpu",
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="cpu (mvcam: about 15-20 min on 2 cores; transcam: about 35-40 min), gpu, or tiny (a smoke test)."
+        ),
+    ] = "cpu",
     steps: Annotated[
         int | None, typer.Option(help="Override the preset's number of steps.", show_default=False)
     ] = None,

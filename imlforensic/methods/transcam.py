@@ -34,8 +34,14 @@ from imlforensic.models.folding import fold_batch_norms
 from imlforensic.models.transcam import TransCAMNet
 from imlforensic.registry.registry import BuildContext
 
-MAPS = {"product": "logit_map", "cam": "cam_logit_map", "attention": "attention_logit_map"}
-"""Registry ``extra["map"]`` -> the network output read (module docstring)."""
+MAPS = {
+    "product": "logit_map",
+    "cam": "cam_logit_map",
+    "attention": "attention_logit_map",
+    "cam-x-attention": "cam_attention_logit_map",
+}
+"""Registry ``extra["map"]`` -> the network output read (module docstring; ``cam-x-attention``, the
+CAM times the class token's attention cell by cell, is read by the benchmark only)."""
 TILE = 640
 OVERLAP = 128
 

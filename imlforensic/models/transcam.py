@@ -42,9 +42,10 @@ sparser (a cell must be high in both), which is the opposite of the cure; affini
 lets cells of one edit, which share a compression and noise history and so attend to each other,
 share the CAM's activation, and it keeps the map a probability (a convex combination of
 probabilities, in [0, 1]). The class token's attention to the patches is still exposed
-(``attention_logit_map``, the Transformer's own map, scaled by its image probability) and the CAM
-alone (``cam_logit_map``), so the benchmark can compare the three
-(``benchmarks/transcam_maps.py``).
+(``attention_logit_map``, the Transformer's own map, relative to its highest cell and scaled by
+the class token's image probability), the CAM alone (``cam_logit_map``) and the cell-by-cell
+product of the CAM and that relative attention (``cam_attention_logit_map``), so the benchmark
+can compare the readings (``benchmarks/transcam_maps.py``).
 
 Every map is returned as logits at the token grid, so the learned localizer's inference
 (:class:`~imlforensic.methods.mvcam.LearnedLocalizer`: tiles, mirror averaging, bilinear enlarging,
@@ -175,7 +176,9 @@ class TransCAMNet(nn.Module):
     """The dual-stream network (module docstring). ``forward(views)`` returns logits:
 
     ``logit_map`` (the CAM refined by patch affinity: the localization map), ``cam_logit_map``,
-    ``attention_logit_map`` (B, 1, gh, gw, at the token grid); ``logit`` (the CAM's pooled image
+    ``attention_logit_map``, ``cam_attention_logit_map`` (the CAM times the class token's relative
+    attention, cell by cell: the other reading of "CAM times attention") (B, 1, gh, gw, at the
+    token grid); ``logit`` (the CAM's pooled image
     logit), ``class_logit`` (the class token's), ``refined_logit`` (the refined map's pooled
     logit) (B,); ``affinity`` (B, N, N) and ``class_attention`` (B, N).
     """
@@ -256,6 +259,7 @@ class TransCAMNet(nn.Module):
             "logit_map": refined_map,
             "cam_logit_map": cam,
             "attention_logit_map": _logit(attention_prob).view(b, 1, *grid),
+            "cam_attention_logit_map": _logit(cam_prob * relative).view(b, 1, *grid),
             "logit": top_fraction_pool(cam, config.top_fraction),
             "class_logit": class_logit,
             "refined_logit": top_fraction_pool(refined_map, config.top_fraction),

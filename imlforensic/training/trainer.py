@@ -85,11 +85,13 @@ PRESETS: dict[str, TrainConfig] = {
 
 # The dual-stream network of paper 3 (imlforensic.models.transcam) on the same views; its Transformer
 # branch starts from scratch, so it gets a lower learning rate than the CAM heads of mvcam and a
-# longer warm-up. "cpu": steps chosen for under an hour on 2 cores (measured: docs/BENCHMARKS.md).
+# longer warm-up. "cpu": under the same load a step took 1.33x mvcam's cpu step (data loading, the
+# forensic views, is most of both); mvcam's 1600 steps took 17 min, so 2400 steps are about 35-40 min
+# on 2 cores (an estimate from that ratio: docs/BENCHMARKS.md, "transcam").
 TRANSCAM_NETWORK = TransCAMConfig()
 TRANSCAM_PRESETS: dict[str, TrainConfig] = {
     "cpu": TrainConfig(
-        steps=1200, batch_size=12, lr=5e-4, warmup_steps=100, val_every=200, workers=1, network=TRANSCAM_NETWORK
+        steps=2400, batch_size=12, lr=5e-4, warmup_steps=100, val_every=300, workers=1, network=TRANSCAM_NETWORK
     ),
     "gpu": TrainConfig(
         steps=8000, batch_size=32, lr=5e-4, warmup_steps=400, val_every=500, workers=8, network=TRANSCAM_NETWORK
