@@ -49,7 +49,7 @@ def test_coupling_shapes_both_ways(tiny_model):
 
 def test_product_map_size_range_and_affinity(tiny_model):
     with torch.no_grad():
-        out = tiny_model(_views(96, 160))
+        out = tiny_model(_views(96, 160), with_affinity=True)
     for key in ("logit_map", "cam_logit_map", "attention_logit_map"):
         assert out[key].shape == (2, 1, 6, 10)
     affinity = out["affinity"]

@@ -94,23 +94,22 @@ class TransCAMConfig(NetworkConfig):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention that also returns its attention weights (averaged over heads)."""
+    """Multi-head self-attention (fused: the N x N weights are never held); it also returns its
+    queries and keys, from which the maps are read at the end (:meth:`TransCAMNet.forward`)."""
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"embed_dim {dim} is not a multiple of heads {heads}")
         self.heads = heads
-        self.scale = (dim // heads) ** -0.5
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         b, n, c = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        weights = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)  # (B, heads, N, N)
-        out = (weights @ v).transpose(1, 2).reshape(b, n, c)
-        return self.proj(out), weights.mean(dim=1)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+        return self.proj(out), (q, k)
 
 
 class TransformerBlock(nn.Module):
@@ -124,10 +123,16 @@ class TransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        attended, weights = self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        attended, query_key = self.attn(self.norm1(x))
         x = x + attended
-        return x + self.mlp(self.norm2(x)), weights
+        return x + self.mlp(self.norm2(x)), query_key
+
+
+def attention_weights(query_key: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """One layer's attention weights (B, heads, N + 1, N + 1) from its queries and keys."""
+    q, k = query_key
+    return torch.softmax((q.float() @ k.float().transpose(-2, -1)) * q.shape[-1] ** -0.5, dim=-1)
 
 
 class CouplingDown(nn.Module):
@@ -180,7 +185,7 @@ class TransCAMNet(nn.Module):
     attention, cell by cell: the other reading of "CAM times attention") (B, 1, gh, gw, at the
     token grid); ``logit`` (the CAM's pooled image
     logit), ``class_logit`` (the class token's), ``refined_logit`` (the refined map's pooled
-    logit) (B,); ``affinity`` (B, N, N) and ``class_attention`` (B, N).
+    logit) (B,); ``class_attention`` (B, N); with ``with_affinity``, ``affinity`` (B, N, N).
     """
 
     encoder: Any  # a timm features_only model (conv_stem, bn1, blocks: untyped)
@@ -219,12 +224,13 @@ class TransCAMNet(nn.Module):
         for module in [*self.down, *self.transformer, self.class_head]:
             module.apply(_init_transformer)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, with_affinity: bool = False) -> dict[str, torch.Tensor]:
+        """The maps and logits (class docstring); ``with_affinity`` adds the N x N ``affinity``."""
         config = self.config
         grid = token_grid(x.shape[-2], x.shape[-1], config.token_stride)
         x = self.encoder.bn1(self.encoder.conv_stem(x))
         tokens: torch.Tensor | None = None
-        attentions: list[torch.Tensor] = []
+        queries_keys: list[tuple[torch.Tensor, torch.Tensor]] = []
         for index, stage in enumerate(self.encoder.blocks):
             x = stage(x)
             k = index - config.first_stage
@@ -237,24 +243,21 @@ class TransCAMNet(nn.Module):
                 tokens = tokens + F.pad(patches, (0, 0, 1, 0))  # nothing added to the class token
             blocks: nn.ModuleList = self.transformer[k]  # type: ignore[assignment]
             for block in blocks:
-                tokens, weights = block(tokens)
-                attentions.append(weights)
+                tokens, query_key = block(tokens)
+                queries_keys.append(query_key)
             x = x + self.up[k](tokens[:, 1:], grid, (x.shape[-2], x.shape[-1]))
         assert tokens is not None
         cam = self.cam_head(x)
         if cam.shape[-2:] != grid:
             cam = F.adaptive_avg_pool2d(cam, grid)
         class_logit = self.class_head(self.norm(tokens[:, 0]))[:, 0]
-        attention = torch.stack(attentions).mean(dim=0).float()  # (B, N + 1, N + 1), over heads and layers
-        affinity = attention[:, 1:, 1:]
-        affinity = affinity / affinity.sum(dim=-1, keepdim=True).clamp_min(1e-12)
-        class_attention = attention[:, 0, 1:]
         b = x.shape[0]
         cam_prob = torch.sigmoid(cam.float()).flatten(1)  # (B, N)
-        refined = torch.bmm(affinity, cam_prob[:, :, None])[:, :, 0]
+        refined, class_attention = _read_attention(queries_keys, cam_prob)
         relative = class_attention / class_attention.amax(dim=1, keepdim=True).clamp_min(1e-12)
         attention_prob = relative * torch.sigmoid(class_logit.float())[:, None]
         refined_map = _logit(refined).view(b, 1, *grid)
+        extra = {"affinity": _affinity(queries_keys)} if with_affinity else {}
         return {
             "logit_map": refined_map,
             "cam_logit_map": cam,
@@ -263,9 +266,43 @@ class TransCAMNet(nn.Module):
             "logit": top_fraction_pool(cam, config.top_fraction),
             "class_logit": class_logit,
             "refined_logit": top_fraction_pool(refined_map, config.top_fraction),
-            "affinity": affinity,
             "class_attention": class_attention,
+            **extra,
         }
+
+
+def _read_attention(
+    queries_keys: list[tuple[torch.Tensor, torch.Tensor]], cam_prob: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(A p, class token's attention)`` (B, N) each, with ``A`` the patch affinity of
+    :func:`_affinity`, computed without holding any N x N matrix: each layer's fused attention
+    is applied to the values ``(p_j, 1)`` of the patches (0 for the class token), so the mean over
+    layers and heads gives ``sum_j a_ij p_j`` and the row sum ``sum_j a_ij`` over patches, whose ratio
+    is the renormalised product."""
+    b, n = cam_prob.shape
+    values = torch.zeros(b, n + 1, 2, dtype=cam_prob.dtype, device=cam_prob.device)
+    values[:, 1:, 0] = cam_prob
+    values[:, 1:, 1] = 1.0
+    total = torch.zeros_like(values)
+    class_attention = torch.zeros(b, n, dtype=torch.float32, device=cam_prob.device)
+    for q, k in queries_keys:
+        heads, width = q.shape[1], q.shape[-1]
+        # padded to the heads' width: PyTorch's fused CPU kernel wants values as wide as the keys
+        # (a 2-wide value takes the unfused path, which holds the N x N weights and is slower)
+        v = F.pad(values.to(q.dtype), (0, width - 2))[:, None].expand(b, heads, n + 1, width)
+        total = total + F.scaled_dot_product_attention(q, k, v)[..., :2].float().mean(dim=1)
+        first = torch.softmax((q[:, :, :1].float() @ k.float().transpose(-2, -1)) * q.shape[-1] ** -0.5, dim=-1)
+        class_attention = class_attention + first[:, :, 0, 1:].mean(dim=1)
+    layers = len(queries_keys)
+    refined = total[:, 1:, 0] / total[:, 1:, 1].clamp_min(1e-12)
+    return refined, class_attention / layers
+
+
+def _affinity(queries_keys: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """The patch affinity ``A`` (B, N, N): the attention averaged over heads and layers, restricted
+    to the patch tokens, rows renormalised to sum to 1 (for tests and inspection)."""
+    mean = torch.stack([attention_weights(qk).mean(dim=1) for qk in queries_keys]).mean(dim=0)[:, 1:, 1:]
+    return mean / mean.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 def _out_channels(stage: nn.Module) -> int:
