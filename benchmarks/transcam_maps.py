@@ -23,6 +23,7 @@ is that the product beats both of its factors.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -43,7 +44,8 @@ def _analyzers(weights: Path, device: str, baseline: bool) -> dict[str, Analyzer
     analyzers = {
         reading: Analyzer(REGISTRY.with_weights(name, weights), device=device) for reading, name in READINGS.items()
     }
-    cell = REGISTRY.with_weights("transcam", weights, name="transcam-cam-x-attention", extra={"map": "cam-x-attention"})
+    product = REGISTRY.with_weights("transcam", weights)
+    cell = dataclasses.replace(product, name="transcam-cam-x-attention", extra={"map": "cam-x-attention"})
     analyzers["cam-x-attention"] = Analyzer(cell, device=device)
     if baseline:
         analyzers["mvcam-net"] = Analyzer("mvcam-net", device=device)
