@@ -15,7 +15,7 @@ from imlforensic.maps import pool_score
 from imlforensic.methods.mvcam import LearnedLocalizer
 from imlforensic.models.checkpoint import CheckpointError, load_model, read_metadata, save_checkpoint
 from imlforensic.models.folding import fold_batch_norms
-from imlforensic.models.transcam import TransCAMConfig, TransCAMNet, token_grid
+from imlforensic.models.transcam import TransCAMConfig, TransCAMNet, token_grid, transcam_loss
 from imlforensic.training.trainer import TRANSCAM_PRESETS, train
 
 TINY = TransCAMConfig(embed_dim=32, heads=2, head_width=16)
@@ -193,3 +193,32 @@ def test_report_appendix_describes_transcam_as_the_localizer_not_the_three_way_c
     assert description.title.startswith("transcam (version 0.1): CNN-Transformer dual-stream localizer")
     assert "class activation map" in description.paragraphs[0] and "three-class" not in description.paragraphs[0]
     assert any("Bridging" in r for r in description.references)
+
+
+def test_mixed_precision_forward_and_backward(tiny_model):
+    """The dtype plumbing of the maps under autocast (CPU bfloat16 here; the trainer uses CUDA float16)."""
+    import copy
+
+    model = copy.deepcopy(tiny_model).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(_views(64, 96))
+        loss = transcam_loss(out, torch.tensor([0, 1]))
+    loss.backward()
+    assert torch.isfinite(loss) and out["logit_map"].dtype == torch.float32
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.transformer.parameters())
+
+
+def test_train_command_takes_the_network_flag(tmp_path, runner, photos):
+    from imlforensic.cli import app
+
+    for name, rgb in photos.items():
+        save(cv2.resize(rgb, (96, 64)), tmp_path / "photos" / f"{name}.jpg", quality=92)
+    args = ["train", "--synthesize-from", str(tmp_path / "photos"), "--preset", "tiny", "--steps", "2"]
+    args += ["--out", str(tmp_path / "run"), "--device", "cpu", "--quiet", "--calibration-samples", "8"]
+    result = runner.invoke(app, [*args, "--network", "transcam"])
+    assert result.exit_code == 0, result.output
+    metadata = read_metadata(tmp_path / "run" / "last.safetensors")
+    assert metadata["format"] == "imlforensic.transcam/1" and metadata["steps"] == 2
+    assert set(metadata["thresholds"]) == {"sel", "network"} and "logit" in metadata["background"]
+    result = runner.invoke(app, [*args, "--network", "nope"])
+    assert result.exit_code == 2 and "unknown network 'nope'; choose one of mvcam, transcam" in result.output
