@@ -143,7 +143,7 @@ class LearnedLocalizer(Method):
     (:mod:`imlforensic.training.calibration`); ``fuse_sel`` adds the sel and copy-move views'
     log-likelihood ratios; ``flip`` averages with the mirrored views' map; ``background`` is the
     typical authentic background logit; ``map_key``: the network output read as the logit map
-    (the dual-stream network, :mod:`imlforensic.methods.transcam`, has three).
+    (the dual-stream network of :mod:`imlforensic.methods.transcam` has several).
     """
 
     def __init__(

@@ -145,7 +145,9 @@ class CouplingDown(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        pooled = F.adaptive_avg_pool2d(self.proj(x), grid)  # (B, E, gh, gw)
+        # pooled before the 1x1 convolution: both are linear per pixel, so the order does not change
+        # the result, and the convolution then runs on the token grid instead of the stage's pixels
+        pooled = self.proj(F.adaptive_avg_pool2d(x, grid))  # (B, E, gh, gw)
         return F.gelu(self.norm(pooled.flatten(2).transpose(1, 2)))  # (B, N, E)
 
 
@@ -183,9 +185,9 @@ class TransCAMNet(nn.Module):
     ``logit_map`` (the CAM refined by patch affinity: the localization map), ``cam_logit_map``,
     ``attention_logit_map``, ``cam_attention_logit_map`` (the CAM times the class token's relative
     attention, cell by cell: the other reading of "CAM times attention") (B, 1, gh, gw, at the
-    token grid); ``logit`` (the CAM's pooled image
-    logit), ``class_logit`` (the class token's), ``refined_logit`` (the refined map's pooled
-    logit) (B,); ``class_attention`` (B, N); with ``with_affinity``, ``affinity`` (B, N, N).
+    token grid); ``logit`` (the CAM's pooled image logit), ``class_logit`` (the class token's),
+    ``refined_logit`` (the refined map's pooled logit) (B,); ``class_attention`` (B, N); with
+    ``with_affinity``, ``affinity`` (B, N, N).
     """
 
     encoder: Any  # a timm features_only model (conv_stem, bn1, blocks: untyped)
@@ -203,6 +205,8 @@ class TransCAMNet(nn.Module):
         stages = list(self.encoder.blocks)[config.first_stage :]
         if len(stages) != len(config.depths):
             raise ValueError(f"{len(stages)} coupled CNN stages but {len(config.depths)} Transformer depths")
+        if not any(config.depths):
+            raise ValueError("the Transformer branch needs at least one block (depths are all 0)")
         channels = [int(_out_channels(stage)) for stage in stages]
         dim = config.embed_dim
         self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
