@@ -39,9 +39,14 @@ the CAM over the cells it attends to. Why this and not the class token's attenti
 (cell by cell): the problem the paper addresses is *partial activation* - only the most salient
 part of an edit lights up. A cell-by-cell product of two saliency maps can only make the map
 sparser (a cell must be high in both), which is the opposite of the cure; affinity refinement
-lets cells of one edit, which share a compression and noise history and so attend to each other,
-share the CAM's activation, and it keeps the map a probability (a convex combination of
-probabilities, in [0, 1]). The class token's attention to the patches is still exposed
+lets the cells of one edit share the CAM's activation as far as they attend to each other (they
+share a compression and noise history, which the tokens are made of), and it keeps the map a
+probability (a convex combination of probabilities, in [0, 1]). Its risk is the opposite one:
+attention spread evenly over the picture flattens the map towards the CAM's mean (so it is after
+a few training steps, when the attention is still almost uniform), which the refined map's loss
+term works against; whether the product beats its factors is for the benchmark to say. ``A p`` is
+computed from each layer's queries and keys with fused attention (:func:`_read_attention`), without
+holding an N x N matrix. The class token's attention to the patches is still exposed
 (``attention_logit_map``, the Transformer's own map, relative to its highest cell and scaled by
 the class token's image probability), the CAM alone (``cam_logit_map``) and the cell-by-cell
 product of the CAM and that relative attention (``cam_attention_logit_map``), so the benchmark
