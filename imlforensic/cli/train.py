@@ -56,7 +56,7 @@ def train(
     preset: Annotated[
         str,
         typer.Option(
-            help="cpu (mvcam: about 15-20 min on 2 cores; transcam: about 35-40 min), gpu, or tiny (a smoke test)."
+            help="cpu (mvcam: about 15-20 min on 2 cores; transcam: about 40 min), gpu, or tiny (a smoke test)."
         ),
     ] = "cpu",
     steps: Annotated[
