@@ -85,9 +85,9 @@ PRESETS: dict[str, TrainConfig] = {
 
 # The dual-stream network of paper 3 (imlforensic.models.transcam) on the same views; its Transformer
 # branch starts from scratch, so it gets a lower learning rate than the CAM heads of mvcam and a
-# longer warm-up. "cpu": a step took 1.33x (heavy load) to 1.63x (lighter load) mvcam's cpu step in
-# the same conditions (data loading, the forensic views, is much of both); mvcam's 1600 steps took
-# 17 min idle, so 2400 steps are about 40 min on 2 cores (an estimate: docs/BENCHMARKS.md, "transcam").
+# longer warm-up. "cpu": a step took 1.19x (nearly idle) to 1.63x (loaded) mvcam's cpu step in the
+# same conditions (data loading, the forensic views, is much of both); mvcam's 1600 steps took
+# 17 min idle, so 2400 steps are about 30-41 min on 2 cores (an estimate: docs/BENCHMARKS.md, "transcam").
 TRANSCAM_NETWORK = TransCAMConfig()
 TRANSCAM_PRESETS: dict[str, TrainConfig] = {
     "cpu": TrainConfig(
