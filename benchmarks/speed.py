@@ -1,6 +1,7 @@
 """Speed benchmark: seconds per image for `localize` on a photo of a given size.
 
     python benchmarks/speed.py --method classical --megapixels 1 --repeat 5
+    python benchmarks/speed.py --method transcam --weights runs/transcam/last.safetensors
 
 Times what a batch pays per image once the process is running: decoding the file, the
 analysis (and refiner), and writing the five outputs. Process start-up (Python, imports,
@@ -25,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="classical")
     parser.add_argument("--refiner")
+    parser.add_argument("--weights", help="a checkpoint for the learned method (as `localize --weights`)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--megapixels", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=5)
@@ -35,8 +37,10 @@ def main() -> None:
     from imlforensic.pipeline.analysis import Analyzer
     from imlforensic.pipeline.outputs import OutputSet, write_maps, write_record
     from imlforensic.pipeline.records import RunSettings
+    from imlforensic.registry import REGISTRY
 
-    analyzer = Analyzer(args.method, device=args.device, refiner=args.refiner).load()
+    method = REGISTRY.with_weights(args.method, args.weights) if args.weights else args.method
+    analyzer = Analyzer(method, device=args.device, refiner=args.refiner).load()
     startup = time.perf_counter() - started
 
     photo = data.astronaut()

@@ -441,7 +441,10 @@ def test_weights_option_rejects_bad_choices(tmp_path, runner, photos, isolated_r
     image = save(cv2.resize(photos["coffee"], (96, 64)), tmp_path / "c.jpg", quality=90)
     result = runner.invoke(app, ["detect", str(image), "--method", "classical", "--weights", str(image)])
     assert result.exit_code == 2
-    assert "--weights goes with a learned method (mvcam, mvcam-net, threeway), not 'classical'" in result.stderr
+    assert (
+        "--weights goes with a learned method (mvcam, mvcam-net, transcam, transcam-cam, transcam-attention, threeway), not 'classical'"
+        in result.stderr
+    )
     result = runner.invoke(app, ["detect", str(image), "--weights", str(tmp_path / "absent.safetensors")])
     assert result.exit_code == 1 and "absent.safetensors: no such file" in result.stderr
     result = runner.invoke(app, ["evaluate", str(tmp_path), "--weights", str(image)])

@@ -47,7 +47,18 @@ def train(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder for last.safetensors, its resume state and log.jsonl.")
     ] = Path("runs/localizer"),
-    preset: Annotated[str, typer.Option(help="cpu (about 15-20 min on 2 cores), gpu, or tiny (a smoke test).")] = "cpu",
+    network: Annotated[
+        str,
+        typer.Option(
+            help="mvcam (the multi-view CAM localizer) or transcam (the CNN-Transformer dual-stream network of paper 3, for --method transcam)."
+        ),
+    ] = "mvcam",
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="cpu (mvcam: about 15-20 min on 2 cores; transcam: about 40 min), gpu, or tiny (a smoke test)."
+        ),
+    ] = "cpu",
     steps: Annotated[
         int | None, typer.Option(help="Override the preset's number of steps.", show_default=False)
     ] = None,
@@ -75,15 +86,20 @@ def train(
       imlforensic train data/casia1@train --synthesize-from photos/ --val data/casia1@val --out runs/a
 
       torchrun --nproc_per_node 4 -m imlforensic train data/casia1@train --synthesize-from photos/ --preset gpu --out runs/b
+
+      imlforensic train data/casia1@train --synthesize-from photos/ --network transcam --out runs/t  (then: localize --method transcam --weights runs/t/last.safetensors)
     """
     from imlforensic.registry import resolve_device
     from imlforensic.training.calibration import calibrate_checkpoint
     from imlforensic.training.distributed import context
-    from imlforensic.training.trainer import PRESETS, list_photos
+    from imlforensic.training.trainer import NETWORK_PRESETS, list_photos
     from imlforensic.training.trainer import train as run_training
 
-    if preset not in PRESETS:
-        usage_error(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if network not in NETWORK_PRESETS:
+        usage_error(f"unknown network {network!r}; choose one of {', '.join(NETWORK_PRESETS)}")
+    presets = NETWORK_PRESETS[network]
+    if preset not in presets:
+        usage_error(f"unknown preset {preset!r}; choose one of {', '.join(presets)}")
     if not datasets and not synthesize_from:
         usage_error("give labelled datasets and/or --synthesize-from photo folders")
     check_device(device)
@@ -92,7 +108,7 @@ def train(
     for folder in [*(synthesize_from or []), *(generated_donors or [])]:
         if not folder.exists():
             usage_error(f"{folder}: no such file or folder")
-    config = PRESETS[preset]
+    config = presets[preset]
     overrides: dict[str, Any] = {k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v}
     config = dataclasses.replace(config, seed=seed, **overrides)
     try:

@@ -78,10 +78,11 @@ from imlforensic.chunked import LinearRows, is_large, median_of, median_ranks, o
 from imlforensic.io.images import LoadedImage
 from imlforensic.maps import pool_score, sigmoid
 from imlforensic.methods.base import Method, MethodOutput
-from imlforensic.models.checkpoint import load_model
+from imlforensic.models.checkpoint import CheckpointError, Localizer, load_model
 from imlforensic.models.folding import fold_batch_norms
 from imlforensic.models.inputs import TiledViews, build_views, view_size
-from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
+from imlforensic.models.network import CAMEnsemble
+from imlforensic.models.transcam import TransCAMNet
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
 from imlforensic.registry.weights import LocalFile
@@ -141,12 +142,13 @@ class LearnedLocalizer(Method):
     ``default_threshold`` is the one chosen on synthetic edits when the checkpoint was calibrated
     (:mod:`imlforensic.training.calibration`); ``fuse_sel`` adds the sel and copy-move views'
     log-likelihood ratios; ``flip`` averages with the mirrored views' map; ``background`` is the
-    typical authentic background logit.
+    typical authentic background logit; ``map_key``: the network output read as the logit map
+    (the dual-stream network of :mod:`imlforensic.methods.transcam` has several).
     """
 
     def __init__(
         self,
-        model: MultiViewCAMNet | CAMEnsemble,
+        model: Localizer,
         device: str,
         card: ModelCard = LOCAL_CARD,
         default_threshold: float = 0.5,
@@ -158,9 +160,11 @@ class LearnedLocalizer(Method):
         sel_weight: float = 1.0,
         sel_cap: float | None = None,
         decision: tuple[float, float] | None = None,
+        map_key: str = "logit_map",
     ) -> None:
         super().__init__(card, 0.5 if decision is not None else default_threshold)
         self.model = model
+        self.map_key = map_key
         self.device = device
         self.tile = tile
         self.overlap = overlap
@@ -232,9 +236,9 @@ class LearnedLocalizer(Method):
         padded = _pad_to_multiple(views, STRIDE).to(self.device, memory_format=torch.channels_last)
         logits = torch.stack(
             [
-                torch.flip(network(torch.flip(padded, dims=[3]))["logit_map"], dims=[3])
+                torch.flip(network(torch.flip(padded, dims=[3]))[self.map_key], dims=[3])
                 if mirrored
-                else network(padded)["logit_map"]
+                else network(padded)[self.map_key]
                 for network, mirrored in self._passes()
             ]
         ).mean(dim=0)
@@ -366,6 +370,8 @@ def build(context: BuildContext) -> LearnedLocalizer:  # registry builder
     entry = context.entry
     assert context.weights_path is not None and context.device is not None
     model, metadata = load_model(context.weights_path, device=context.device)
+    if isinstance(model, TransCAMNet):
+        raise CheckpointError(f"{context.weights_path}: a transcam checkpoint; run it with --method transcam")
     fold_batch_norms(model)  # inference only: one pass fewer over every feature map
     fuse_sel = bool(entry.extra.get("fuse_sel", False))
     chosen = metadata.get("thresholds", {}).get("sel" if fuse_sel else "network", {})

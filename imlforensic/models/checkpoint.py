@@ -27,8 +27,15 @@ from imlforensic.io.paths import printable
 from imlforensic.models.backbones import LITE_PACKAGES
 from imlforensic.models.inputs import VIEW_KINDS
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet, NetworkConfig
+from imlforensic.models.transcam import TransCAMConfig, TransCAMNet
 
 FORMAT = "imlforensic.multiview-cam/1"
+TRANSCAM_FORMAT = "imlforensic.transcam/1"
+"""The dual-stream network's checkpoints (:mod:`imlforensic.models.transcam`): same layout, other
+configuration fields, never an ensemble."""
+FORMATS = (FORMAT, TRANSCAM_FORMAT)
+
+Localizer = MultiViewCAMNet | CAMEnsemble | TransCAMNet
 
 
 class CheckpointError(ValueError):
@@ -50,11 +57,12 @@ def git_commit() -> str:
         return "unknown"
 
 
-def save_checkpoint(path: Path, model: MultiViewCAMNet | CAMEnsemble, metadata: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, model: Localizer, metadata: dict[str, Any]) -> None:
     """Write weights and metadata atomically. ``metadata`` values must be JSON-serialisable.
     An ensemble is one file: its members' tensors under ``members.N.`` and ``members`` = N."""
     path = Path(path)
-    header = {"format": FORMAT, "config": json.dumps(model.config.as_dict())}
+    kind = TRANSCAM_FORMAT if isinstance(model, TransCAMNet) else FORMAT
+    header = {"format": kind, "config": json.dumps(model.config.as_dict())}
     if isinstance(model, CAMEnsemble):
         header["members"] = json.dumps(len(model.members))
     header.update({key: json.dumps(value) for key, value in metadata.items()})
@@ -109,6 +117,21 @@ CONFIG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 """What each field of a checkpoint's ``config`` may hold: bounded, so that nothing a file declares
 can make building its network slow or large (an unknown backbone, 400 members, a huge head)."""
 
+TRANSCAM_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **CONFIG_RULES,
+    "blocks": (lambda v: isinstance(v, list) and len(v) == 1 and _is_int(v[0], 1, 4), "one feature stage (1-4)"),
+    "first_stage": (lambda v: _is_int(v, 0, 6), "an integer from 0 to 6"),
+    "depths": (
+        lambda v: isinstance(v, list) and 0 < len(v) <= 7 and all(_is_int(d, 0, 12) for d in v),
+        "up to 7 depths of 0-12",
+    ),
+    "embed_dim": (lambda v: _is_int(v, 8, 768), "an integer from 8 to 768"),
+    "heads": (lambda v: _is_int(v, 1, 16), "an integer from 1 to 16"),
+    "mlp_ratio": (lambda v: _is_number(v) and 0.25 <= v <= 8, "a number from 0.25 to 8"),
+    "token_stride": (lambda v: v in (8, 16, 32), "8, 16 or 32"),
+}
+"""The dual-stream network's fields, as bounded (a Transformer 12 x 768 wide at most)."""
+
 
 @dataclass(frozen=True)
 class Header:
@@ -139,11 +162,10 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 
 def _parse_metadata(path: Path, raw: dict[str, str]) -> dict[str, Any]:
-    if raw.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{_name(path)}: not an imlforensic localizer checkpoint (format {str(raw.get('format'))[:60]!r})"
-        )
-    metadata: dict[str, Any] = {"format": FORMAT}
+    kind = raw.get("format")
+    if kind not in FORMATS:
+        raise CheckpointError(f"{_name(path)}: not an imlforensic localizer checkpoint (format {str(kind)[:60]!r})")
+    metadata: dict[str, Any] = {"format": kind}
     for key, value in raw.items():
         if key == "format":
             continue
@@ -164,11 +186,14 @@ def _check_metadata(path: Path, metadata: dict[str, Any]) -> None:
     config = metadata.get("config")
     if not isinstance(config, dict):
         raise CheckpointError(f"{_name(path)}: metadata 'config' is missing or not an object")
-    for key, (valid, wanted) in CONFIG_RULES.items():
+    transcam = metadata["format"] == TRANSCAM_FORMAT
+    for key, (valid, wanted) in (TRANSCAM_RULES if transcam else CONFIG_RULES).items():
         if key in config and not valid(config[key]):
             raise CheckpointError(f"{_name(path)}: config {key!r} is {_shown(config[key])}; it must be {wanted}")
     if "sel" in config.get("views", ()) and config.get("input_scale", 1) != 1:
         raise CheckpointError(f"{_name(path)}: config: the 'sel' view needs input_scale 1")
+    if transcam and "members" in metadata:
+        raise CheckpointError(f"{_name(path)}: a transcam checkpoint holds one network, not an ensemble")
     if "members" in metadata and not _is_int(metadata["members"], 0, MAX_MEMBERS):
         raise CheckpointError(
             f"{_name(path)}: metadata 'members' is {_shown(metadata['members'])}; it must be an integer from 0 to {MAX_MEMBERS}"
@@ -188,13 +213,20 @@ def _check_metadata(path: Path, metadata: dict[str, Any]) -> None:
         )
 
 
+def _network(config: NetworkConfig) -> MultiViewCAMNet | TransCAMNet:
+    """The network a configuration describes, without ImageNet weights."""
+    if isinstance(config, TransCAMConfig):
+        return TransCAMNet(config, imagenet_init=False)
+    return MultiViewCAMNet(config, imagenet_init=False)
+
+
 def expected_tensors(config: NetworkConfig, members: int) -> dict[str, tuple[tuple[int, ...], bool]]:
     """Name -> (shape, floating point?) of every tensor the configuration's network holds.
 
     The network is built on PyTorch's ``meta`` device: structure and shapes, no memory, no data.
     """
     with torch.device("meta"):
-        state = MultiViewCAMNet(config, imagenet_init=False).state_dict()
+        state = _network(config).state_dict()
     prefixes = [f"members.{i}." for i in range(members)] if members else [""]
     return {
         prefix + key: (tuple(value.shape), value.is_floating_point())
@@ -223,21 +255,27 @@ def _check_tensors(
             raise CheckpointError(f"{_name(path)}: tensor {name!r} is {dtype}, its configuration needs a {kind} tensor")
 
 
-def load_model(path: Path, device: str = "cpu") -> tuple[MultiViewCAMNet | CAMEnsemble, dict[str, Any]]:
-    """Rebuild the network (or ensemble) from a checkpoint (no ImageNet download or package needed).
+def load_model(path: Path, device: str = "cpu") -> tuple[Localizer, dict[str, Any]]:
+    """Rebuild the network (or ensemble) from a checkpoint (no ImageNet download or package needed);
+    a :data:`TRANSCAM_FORMAT` file gives a :class:`~imlforensic.models.transcam.TransCAMNet`.
 
     The file is untrusted: its metadata, its configuration and every tensor's name, shape and
     dtype are checked against what the configuration builds before anything is built or read
     (:class:`CheckpointError`, one line, otherwise)."""
     header = read_header(path)
     metadata = _parse_metadata(path, header.metadata)
-    config = NetworkConfig.from_dict(metadata["config"])
+    transcam = metadata["format"] == TRANSCAM_FORMAT
+    config = (TransCAMConfig if transcam else NetworkConfig).from_dict(metadata["config"])
     members = int(metadata.get("members", 0))
-    _check_tensors(path, header.tensors, expected_tensors(config, members))
-    model: MultiViewCAMNet | CAMEnsemble = (
+    try:
+        expected = expected_tensors(config, members)
+    except ValueError as exc:  # a configuration the network cannot be built from (depths vs stages)
+        raise CheckpointError(f"{_name(path)}: config: {_first_line(exc)}") from None
+    _check_tensors(path, header.tensors, expected)
+    model: Localizer = (
         CAMEnsemble([MultiViewCAMNet(config, imagenet_init=False) for _ in range(members)])
         if members
-        else MultiViewCAMNet(config, imagenet_init=False)
+        else _network(config)
     )
     try:
         model.load_state_dict(load_file(str(path)), strict=True)

@@ -90,6 +90,37 @@ def top_fraction_pool(logit_map: torch.Tensor, fraction: float) -> torch.Tensor:
     return flat.topk(k, dim=1).values.mean(dim=1)
 
 
+def drop_unused_stages(encoder: Any) -> None:
+    """timm's feature extractor runs every stage of the backbone; stages after the deepest
+    block read here only cost time and weights."""
+    blocks = getattr(encoder, "blocks", None)
+    deepest = max(info["stage"] for info in encoder.feature_info.get_dicts())
+    if isinstance(blocks, nn.Sequential) and deepest < len(blocks):
+        encoder.blocks = blocks[:deepest]
+
+
+def widen_stem(encoder: Any, in_channels: int, keep_rgb_filters: bool) -> None:
+    """Replace the 3-channel stem of a timm ``encoder`` by one for the stacked views; the pretrained
+    RGB filters are kept for an RGB view in front, the other channels start small and random."""
+    stem: nn.Conv2d = encoder.conv_stem
+    if in_channels == stem.in_channels and keep_rgb_filters:
+        return
+    wide = nn.Conv2d(
+        in_channels,
+        stem.out_channels,
+        cast(tuple[int, int], stem.kernel_size),
+        cast(tuple[int, int], stem.stride),
+        cast(tuple[int, int], stem.padding),
+        bias=stem.bias is not None,
+    )
+    with torch.no_grad():
+        nn.init.kaiming_normal_(wide.weight, mode="fan_out")
+        wide.weight.mul_(0.1)
+        if keep_rgb_filters:
+            wide.weight[:, : stem.in_channels] = stem.weight
+    encoder.conv_stem = wide
+
+
 class MultiViewCAMNet(nn.Module):
     encoder: Any  # a timm features_only model (feature_info, conv_stem, blocks: untyped)
 
@@ -101,8 +132,8 @@ class MultiViewCAMNet(nn.Module):
         )
         if imagenet_init:
             load_imagenet_weights(self.encoder, config.backbone)
-        self._drop_unused_stages()
-        self._widen_stem(input_channels(config), keep_rgb_filters=config.views[0] == "rgb")
+        drop_unused_stages(self.encoder)
+        widen_stem(self.encoder, input_channels(config), keep_rgb_filters=config.views[0] == "rgb")
         channels = self.encoder.feature_info.channels()
         self.cam_heads = nn.ModuleList(
             nn.Sequential(
@@ -116,35 +147,6 @@ class MultiViewCAMNet(nn.Module):
         self.block_attention = nn.Sequential(
             nn.Linear(sum(channels), 64), nn.ReLU(inplace=True), nn.Linear(64, len(channels))
         )
-
-    def _drop_unused_stages(self) -> None:
-        """timm's feature extractor runs every stage of the backbone; stages after the deepest
-        block read here only cost time and weights."""
-        blocks = getattr(self.encoder, "blocks", None)
-        deepest = max(info["stage"] for info in self.encoder.feature_info.get_dicts())
-        if isinstance(blocks, nn.Sequential) and deepest < len(blocks):
-            self.encoder.blocks = blocks[:deepest]
-
-    def _widen_stem(self, in_channels: int, keep_rgb_filters: bool) -> None:
-        """Replace the 3-channel stem by one for the stacked views; the pretrained RGB filters
-        are kept for an RGB view in front, the other channels start small and random."""
-        stem: nn.Conv2d = self.encoder.conv_stem
-        if in_channels == stem.in_channels and keep_rgb_filters:
-            return
-        wide = nn.Conv2d(
-            in_channels,
-            stem.out_channels,
-            cast(tuple[int, int], stem.kernel_size),
-            cast(tuple[int, int], stem.stride),
-            cast(tuple[int, int], stem.padding),
-            bias=stem.bias is not None,
-        )
-        with torch.no_grad():
-            nn.init.kaiming_normal_(wide.weight, mode="fan_out")
-            wide.weight.mul_(0.1)
-            if keep_rgb_filters:
-                wide.weight[:, : stem.in_channels] = stem.weight
-        self.encoder.conv_stem = wide
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.encoder(x)

@@ -10,6 +10,10 @@ Checksums and where they are stated:
 * ``threeway``: the sha256 of ``weights/threeway-lite0.safetensors``, produced by
   ``benchmarks/threeway.py protocols --only ship --variants full`` (docs/BENCHMARKS.md,
   "Three-way classifier").
+* ``transcam``, ``transcam-cam``, ``transcam-attention``: no checkpoint is shipped yet
+  (:data:`TRANSCAM_SHA256` is None until ``imlforensic train --network transcam`` has made one
+  and it is installed as ``weights/transcam-lite0.safetensors`` with its sha256 here); until then
+  the methods fail with "weights ... are not installed" and run a user's checkpoint with ``--weights``.
 * SAM ``vit_b``/``vit_l``/``vit_h``: Meta publishes the URLs but no checksum; the sha256 values
   are those pinned by micro-sam (computational-cell-analytics/micro-sam, ``micro_sam/util.py``,
   ``_CHECKSUMS``), which downloads and verifies the same official URLs; many other projects pin
@@ -39,6 +43,14 @@ THREEWAY_SHA256 = "a0d80dda847737fb5fa74a508c95eb8c1d9cfeaa63640f627643cb6eb7bfc
 THREEWAY_REFERENCE = (
     "Bridging image manipulation localization and generated image detection (paper 3): multi-label "
     "discrepancy-aware knowledge distillation, adversarial feature generalizers (sections 3.2, 3.3, 3.6)"
+)
+
+TRANSCAM_SHA256: str | None = None
+"""sha256 of ``weights/transcam-lite0.safetensors`` once a trained checkpoint is shipped (none yet)."""
+TRANSCAM_REFERENCE = (
+    "Bridging image manipulation localization and generated image detection (paper 3): CNN-Transformer "
+    "dual-stream localizer, CAM refined by Transformer attention (sections 3.4, 3.5); Conformer (Peng et al., "
+    "ICCV 2021), TransCAM (Li et al., 2022)"
 )
 
 MVCAM_SHA256 = "1b4f7a9996b908ab9fb952c9c002d3e3171dc74fcdd482b1e705581def29e4e8"
@@ -126,6 +138,36 @@ def register_methods(registry: Registry) -> None:
                 reference=MVCAM_REFERENCE,
                 fallback="classical",
                 extra={"fuse_sel": fuse_sel, "fusion": MVCAM_FUSION},
+            )
+        )
+
+    for name, reading, summary in (
+        (
+            "transcam",
+            "product",
+            "CNN-Transformer dual-stream localizer (paper 3): EfficientNet-Lite0 CNN branch coupled both ways with a "
+            "Transformer branch at every stage; the CNN's class activation map refined by the Transformer's patch "
+            "affinity; trained from image-level labels",
+        ),
+        ("transcam-cam", "cam", "The transcam network's class activation map alone (for comparison)"),
+        (
+            "transcam-attention",
+            "attention",
+            "The transcam network's class-token attention to the patches alone (for comparison)",
+        ),
+    ):
+        add(
+            ModelEntry(
+                name=name,
+                task="detector",
+                version="0.1",
+                summary=summary,
+                builder="imlforensic.methods.transcam:build",
+                weights=BundledFile("transcam-lite0.safetensors", sha256=TRANSCAM_SHA256),
+                uses_torch=True,
+                requires=("timm",),
+                reference=TRANSCAM_REFERENCE,
+                extra={"map": reading},
             )
         )
 

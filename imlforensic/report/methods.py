@@ -109,6 +109,42 @@ METHOD_NOTES: dict[str, MethodNote] = {
         ),
         references=("wang2024", "wcbnet"),
     ),
+    "transcam": MethodNote(
+        title="transcam: CNN-Transformer dual-stream localizer",
+        text=(
+            "Follows the localization part of Lee, Na and Noh, built like Conformer and TransCAM. A convolutional "
+            "branch (EfficientNet-Lite0, ImageNet initialisation) reads the same forensic views as mvcam-net "
+            "(JPEG-ghost statistics, a noise-residual anomaly and double-quantisation evidence, at half "
+            "resolution); a Transformer branch (self-attention without positional embedding, trained from scratch) "
+            "reads one token per 32 x 32 pixel cell. The two exchange features after every stage of the "
+            "convolutional branch. The network was trained with image-level labels only (edited or not), never "
+            "with pixel masks. The map is the convolutional branch's class activation map, refined by the "
+            "Transformer's attention between cells: each cell takes the attention-weighted mean of the activation "
+            "of the cells it attends to, so that all of an edit, and not only its most salient part, can light up. "
+            "The image score is pooled from this map. The map is coarse (one value per 32-pixel cell, smoothly "
+            "enlarged) and shows where the evidence for the decision lies; large images are analysed in "
+            "overlapping tiles of 1280 pixels, and attention does not reach across tiles."
+        ),
+        references=("bridging",),
+    ),
+    "transcam-cam": MethodNote(
+        title="transcam-cam: the transcam network's class activation map alone",
+        text=(
+            "The map of the convolutional branch of transcam (described above) before the Transformer's attention "
+            "refines it: one value per 32-pixel cell, for comparison with the refined map."
+        ),
+        references=("bridging",),
+    ),
+    "transcam-attention": MethodNote(
+        title="transcam-attention: the transcam network's attention alone",
+        text=(
+            "Where the Transformer branch of transcam (described above) looks when it decides: the attention of its "
+            "class token to each 32-pixel cell, relative to the most attended cell and scaled by the branch's own "
+            "probability that the image was edited. Attention says where the decision looked, not that the cell is "
+            "edited; it is shown for comparison with the refined map."
+        ),
+        references=("bridging",),
+    ),
     "sel": MethodNote(
         title="sel: signed error levels (JPEG recompression consistency)",
         text=(

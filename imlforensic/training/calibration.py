@@ -33,7 +33,7 @@ import numpy as np
 from imlforensic.maps import binarize, pool_score
 from imlforensic.methods.mvcam import LearnedLocalizer
 from imlforensic.metrics import pixel
-from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet
+from imlforensic.models.checkpoint import Localizer
 from imlforensic.training.synth import EditSynthesizer, Sample
 from imlforensic.views.copy_move import CopyMoveResult, find_copies
 
@@ -107,7 +107,7 @@ def choose_threshold(
 
 
 def calibrate(
-    model: MultiViewCAMNet | CAMEnsemble,
+    model: Localizer,
     photos: list[Path],
     device: str = "cpu",
     samples: int = 240,

@@ -1,4 +1,4 @@
-"""Train the multi-view CAM localizer with image-level labels only.
+"""Train the multi-view CAM localizer (or the dual-stream ``transcam`` network) with image-level labels only.
 
 Seeded (same data order and initialisation for the same seed), resumable (``last.safetensors``
 plus ``last.train-state.pt`` in the output folder), mixed precision on CUDA, progress bar with
@@ -29,6 +29,7 @@ from imlforensic.io.atomic import atomic_path
 from imlforensic.metrics import pixel
 from imlforensic.models.checkpoint import git_commit, save_checkpoint
 from imlforensic.models.network import MultiViewCAMNet, NetworkConfig, weak_supervision_loss
+from imlforensic.models.transcam import TransCAMConfig, TransCAMNet, transcam_loss
 from imlforensic.pipeline.inputs import IMAGE_SUFFIXES
 from imlforensic.training import distributed
 from imlforensic.training.data import TrainingStream, collate, labelled_item
@@ -82,6 +83,40 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+# The dual-stream network of paper 3 (imlforensic.models.transcam) on the same views; its Transformer
+# branch starts from scratch, so it gets a lower learning rate than the CAM heads of mvcam and a
+# longer warm-up. "cpu": a step took 1.19x (nearly idle) to 1.63x (loaded) mvcam's cpu step in the
+# same conditions (data loading, the forensic views, is much of both); mvcam's 1600 steps took
+# 17 min idle, so 2400 steps are about 30-41 min on 2 cores (an estimate: docs/BENCHMARKS.md, "transcam").
+TRANSCAM_NETWORK = TransCAMConfig()
+TRANSCAM_PRESETS: dict[str, TrainConfig] = {
+    "cpu": TrainConfig(
+        steps=2400, batch_size=12, lr=5e-4, warmup_steps=100, val_every=300, workers=1, network=TRANSCAM_NETWORK
+    ),
+    "gpu": TrainConfig(
+        steps=8000, batch_size=32, lr=5e-4, warmup_steps=400, val_every=500, workers=8, network=TRANSCAM_NETWORK
+    ),
+    "tiny": TrainConfig(
+        steps=20,
+        batch_size=4,
+        val_every=10,
+        workers=0,
+        size=(64, 96),
+        warmup_steps=2,
+        network=TransCAMConfig(embed_dim=32, heads=2, depths=(1, 1, 1, 1), head_width=16),
+    ),
+}
+NETWORK_PRESETS = {"mvcam": PRESETS, "transcam": TRANSCAM_PRESETS}
+"""``imlforensic train --network NAME --preset PRESET``: the presets of each network."""
+
+
+def build_network(config: NetworkConfig, imagenet_init: bool = True) -> MultiViewCAMNet | TransCAMNet:
+    """The network a training configuration trains (a :class:`TransCAMConfig` makes the dual-stream one)."""
+    if isinstance(config, TransCAMConfig):
+        return TransCAMNet(config, imagenet_init=imagenet_init)
+    return MultiViewCAMNet(config, imagenet_init=imagenet_init)
+
+
 def list_photos(folders: list[Path]) -> list[Path]:
     photos: list[Path] = []
     for folder in folders:
@@ -102,7 +137,7 @@ class ValidationSet:
         self.items = [labelled_item(s, size, network, rng=None, with_mask=True) for s in samples[:limit]]
 
     @torch.no_grad()
-    def evaluate(self, model: MultiViewCAMNet, device: str, batch_size: int = 8) -> dict[str, float]:
+    def evaluate(self, model: MultiViewCAMNet | TransCAMNet, device: str, batch_size: int = 8) -> dict[str, float]:
         if not self.items:
             return {}
         model.eval()
@@ -132,7 +167,7 @@ class ValidationSet:
         return metrics
 
 
-def _optimizer(model: MultiViewCAMNet, config: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(model: MultiViewCAMNet | TransCAMNet, config: TrainConfig) -> torch.optim.Optimizer:
     backbone = [
         p for n, p in model.named_parameters() if n.startswith("encoder.") and not n.startswith("encoder.conv_stem")
     ]
@@ -214,9 +249,8 @@ def _train(
         labelled, photos, config.size, config.network, config.synthetic_share, config.seed, list_photos(donor_folders)
     )
     # channels-last is 1.5x faster for these convolutions on CPU (and no slower on GPU)
-    model = (
-        MultiViewCAMNet(config.network, imagenet_init=imagenet_init).to(device).to(memory_format=torch.channels_last)
-    )
+    model = build_network(config.network, imagenet_init=imagenet_init).to(device).to(memory_format=torch.channels_last)
+    loss_of = transcam_loss if isinstance(model, TransCAMNet) else weak_supervision_loss
     optimizer = _optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
     use_amp = device.startswith("cuda")
@@ -275,7 +309,7 @@ def _train(
         views = batch["views"].to(device, non_blocking=True, memory_format=torch.channels_last)
         labels = batch["label"].to(device)
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-            loss = weak_supervision_loss(trained(views), labels)
+            loss = loss_of(trained(views), labels)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
