@@ -59,3 +59,19 @@ def save(rgb: np.ndarray, path: Path, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path, **kwargs)
     return path
+
+
+def labelled_folder(root: Path, photos: dict[str, np.ndarray], n: int = 12) -> None:
+    """A tiny image-level-labelled dataset: authentic/ = plain crops; manipulated/ = crops with a
+    pasted block of strong noise (for the tiny training runs of the learned networks)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    sources = [cv2.resize(p, (192, 128)) for p in photos.values()]
+    for i in range(n):
+        image = sources[i % len(sources)].copy()
+        save(image, root / "authentic" / f"a{i}.png")
+        y, x = rng.integers(0, 64), rng.integers(0, 96)
+        block = image[y : y + 48, x : x + 64].astype(float) + rng.normal(0, 40, (48, 64, 3))
+        image[y : y + 48, x : x + 64] = np.clip(block, 0, 255).astype(np.uint8)
+        save(image, root / "manipulated" / f"m{i}.png")

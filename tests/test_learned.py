@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import save
+from conftest import labelled_folder, save
 from imlforensic.data.splits import in_training_part, load_split, parse_spec
 from imlforensic.models.checkpoint import CheckpointError, load_model, read_metadata, save_checkpoint
 from imlforensic.models.folding import fold_batch_norms
@@ -29,21 +29,8 @@ def tiny_model() -> MultiViewCAMNet:
     return MultiViewCAMNet(TINY, imagenet_init=True).eval()
 
 
-def _labelled_folder(root, photos, n=12):
-    """authentic/ = plain crops; manipulated/ = crops with a pasted block of strong noise."""
-    rng = np.random.default_rng(0)
-    sources = [cv2.resize(p, (192, 128)) for p in photos.values()]
-    for i in range(n):
-        image = sources[i % len(sources)].copy()
-        save(image, root / "authentic" / f"a{i}.png")
-        y, x = rng.integers(0, 64), rng.integers(0, 96)
-        block = image[y : y + 48, x : x + 64].astype(float) + rng.normal(0, 40, (48, 64, 3))
-        image[y : y + 48, x : x + 64] = np.clip(block, 0, 255).astype(np.uint8)
-        save(image, root / "manipulated" / f"m{i}.png")
-
-
 def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, photos):
-    _labelled_folder(tmp_path / "data", photos)
+    labelled_folder(tmp_path / "data", photos)
     config = dataclasses.replace(PRESETS["tiny"], steps=40, val_every=10, batch_size=8, lr=2e-3, size=(128, 192))
     checkpoint = train(
         config,
@@ -427,7 +414,7 @@ def test_weights_option_runs_a_trained_checkpoint(tmp_path, runner, photos, tiny
     assert record["method"]["weights_sha256"] == file_sha256(checkpoint)
     assert record["threshold"] == pytest.approx(0.6)  # the checkpoint's own, not the shipped one
 
-    _labelled_folder(tmp_path / "data", photos, n=3)
+    labelled_folder(tmp_path / "data", photos, n=3)
     result = runner.invoke(app, ["evaluate", str(tmp_path / "data"), "--weights", str(checkpoint), "--json", "-q"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import save
+from conftest import labelled_folder, save
 
 from imlforensic.maps import pool_score
 from imlforensic.methods.mvcam import LearnedLocalizer
@@ -77,37 +77,24 @@ def test_no_positional_embedding_patches_are_a_set(tiny_model):
     assert torch.allclose(out[:, order], shuffled, atol=1e-5)
 
 
-def _labelled_folder(root, photos, n=12):
-    """authentic/ = plain crops; manipulated/ = crops with a pasted block of strong noise."""
-    rng = np.random.default_rng(0)
-    sources = [cv2.resize(p, (192, 128)) for p in photos.values()]
-    for i in range(n):
-        image = sources[i % len(sources)].copy()
-        save(image, root / "authentic" / f"a{i}.png")
-        y, x = rng.integers(0, 64), rng.integers(0, 96)
-        block = image[y : y + 48, x : x + 64].astype(float) + rng.normal(0, 40, (48, 64, 3))
-        image[y : y + 48, x : x + 64] = np.clip(block, 0, 255).astype(np.uint8)
-        save(image, root / "manipulated" / f"m{i}.png")
-
-
 def test_tiny_training_lowers_the_loss_writes_a_checkpoint_and_resumes(tmp_path, photos):
-    _labelled_folder(tmp_path / "data", photos)
-    config = dataclasses.replace(TRANSCAM_PRESETS["tiny"], steps=20, val_every=5, batch_size=6, lr=2e-3, size=(64, 96))
+    labelled_folder(tmp_path / "data", photos)
+    config = dataclasses.replace(TRANSCAM_PRESETS["tiny"], steps=40, val_every=10, batch_size=6, lr=2e-3, size=(64, 96))
     checkpoint = train(
         config, [str(tmp_path / "data")], [], [str(tmp_path / "data")], tmp_path / "run", show_progress=False
     )
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [5, 10, 15, 20]
+    assert [r["step"] for r in log] == [10, 20, 30, 40]
     assert log[-1]["loss_mean"] < log[0]["loss_mean"]
     assert "val_pixel_auc" in log[-1]
     metadata = read_metadata(checkpoint)
-    assert metadata["format"] == "imlforensic.transcam/1" and metadata["steps"] == 20
+    assert metadata["format"] == "imlforensic.transcam/1" and metadata["steps"] == 40
     assert metadata["train_config"]["network"]["depths"] == [1, 1, 1, 1]
     model, _ = load_model(checkpoint)
     assert isinstance(model, TransCAMNet)
-    longer = dataclasses.replace(config, steps=22)
+    longer = dataclasses.replace(config, steps=42)
     train(longer, [str(tmp_path / "data")], [], [], tmp_path / "run", resume=True, show_progress=False)
-    assert read_metadata(checkpoint)["steps"] == 22
+    assert read_metadata(checkpoint)["steps"] == 42
 
 
 def test_tiled_inference_of_a_large_image(tmp_path, tiny_model):

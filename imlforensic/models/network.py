@@ -121,19 +121,25 @@ def widen_stem(encoder: Any, in_channels: int, keep_rgb_filters: bool) -> None:
     encoder.conv_stem = wide
 
 
+def view_encoder(config: Any, imagenet_init: bool) -> Any:
+    """The timm feature extractor of ``config.backbone`` reading ``config.blocks``, its stem widened
+    to the stacked views of ``config`` (the offline ImageNet weights loaded first, when asked);
+    shared by the networks that read the forensic views (``NetworkConfig``, ``TransCAMConfig``)."""
+    encoder = timm.create_model(config.backbone, pretrained=False, features_only=True, out_indices=config.blocks)
+    if imagenet_init:
+        load_imagenet_weights(encoder, config.backbone)
+    drop_unused_stages(encoder)
+    widen_stem(encoder, input_channels(config), keep_rgb_filters=config.views[0] == "rgb")
+    return encoder
+
+
 class MultiViewCAMNet(nn.Module):
     encoder: Any  # a timm features_only model (feature_info, conv_stem, blocks: untyped)
 
     def __init__(self, config: NetworkConfig, imagenet_init: bool = True) -> None:
         super().__init__()
         self.config = config
-        self.encoder = timm.create_model(
-            config.backbone, pretrained=False, features_only=True, out_indices=config.blocks
-        )
-        if imagenet_init:
-            load_imagenet_weights(self.encoder, config.backbone)
-        drop_unused_stages(self.encoder)
-        widen_stem(self.encoder, input_channels(config), keep_rgb_filters=config.views[0] == "rgb")
+        self.encoder = view_encoder(config, imagenet_init)
         channels = self.encoder.feature_info.channels()
         self.cam_heads = nn.ModuleList(
             nn.Sequential(

@@ -66,9 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imlforensic.models.backbones import load_imagenet_weights
-from imlforensic.models.inputs import input_channels
-from imlforensic.models.network import NetworkConfig, drop_unused_stages, timm, top_fraction_pool, widen_stem
+from imlforensic.models.network import NetworkConfig, top_fraction_pool, view_encoder
 
 EPS = 1e-4
 """Probabilities are clipped to [EPS, 1 - EPS] before they are turned back into logits."""
@@ -200,13 +198,7 @@ class TransCAMNet(nn.Module):
     def __init__(self, config: TransCAMConfig, imagenet_init: bool = True) -> None:
         super().__init__()
         self.config = config
-        self.encoder = timm.create_model(
-            config.backbone, pretrained=False, features_only=True, out_indices=config.blocks
-        )
-        if imagenet_init:
-            load_imagenet_weights(self.encoder, config.backbone)
-        drop_unused_stages(self.encoder)
-        widen_stem(self.encoder, input_channels(config), keep_rgb_filters=config.views[0] == "rgb")
+        self.encoder = view_encoder(config, imagenet_init)
         stages = list(self.encoder.blocks)[config.first_stage :]
         if len(stages) != len(config.depths):
             raise ValueError(f"{len(stages)} coupled CNN stages but {len(config.depths)} Transformer depths")
