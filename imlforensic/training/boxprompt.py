@@ -75,7 +75,7 @@ PRESETS: dict[str, BoxPromptTrainConfig] = {
     "tiny": BoxPromptTrainConfig(
         steps=30,
         batch_size=4,
-        lr=3e-3,
+        lr=1e-2,
         warmup_steps=2,
         size=(64, 96),
         val_every=15,
