@@ -300,6 +300,20 @@ def test_annotate_train_localize_through_the_cli(tmp_path):
     record = json.loads(result.stdout.splitlines()[-1])
     assert record["method"]["name"] == "boxprompt" and record["method"]["version"] == "0.1+local"
     assert (out / "edit0.png.mask.png").is_file()
+    result = runner.invoke(
+        app, ["evaluate", str(tmp_path / "ds"), "-m", "boxprompt", "--weights", str(weights), "--device", "cpu", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "method boxprompt" in result.stdout
+
+
+def test_report_appendix_describes_boxprompt():
+    from imlforensic.registry import ModelCard
+    from imlforensic.report.methods import describe
+
+    [description] = describe(ModelCard(name="boxprompt", task="detector", version="0.1"))
+    assert description.title.startswith("boxprompt (version 0.1): BoxPromptIML student")
+    assert any("Guo" in reference and "coarse-grained annotations" in reference for reference in description.references)
 
 
 def test_boxprompt_without_weights_is_a_clean_error(tmp_path):
