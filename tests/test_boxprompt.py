@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 
 from imlforensic.cli import app
 from imlforensic.data.datasets import load_dataset
+from imlforensic.io.images import load_image
+from imlforensic.methods.base import Method, MethodOutput
 from imlforensic.models.boxprompt import (
     BoxPromptConfig,
     BoxPromptNet,
@@ -29,6 +31,7 @@ from imlforensic.models.checkpoint import CheckpointError
 from imlforensic.refiners.base import Refiner
 from imlforensic.refiners.bayes import FusionParams, FusionResult
 from imlforensic.refiners.prompts import BoxError, box_mask
+from imlforensic.registry.cards import ModelCard
 from imlforensic.training.annotate import Z_OUTSIDE, Teacher, annotate, load_pseudo, read_index
 from imlforensic.training.boxes import boxes_from_mask, match_boxes, read_box_file, sample_key
 from imlforensic.training.boxprompt import PRESETS, train
@@ -323,3 +326,42 @@ def test_boxprompt_without_weights_is_a_clean_error(tmp_path):
     )
     assert result.exit_code == 1
     assert "weights for 'boxprompt' are not installed" in result.output
+
+
+class TwoCandidates(BrightRefiner):
+    """A stand-in for SamRefiner.box_candidates: a fixed "SAM mask" (the left half of the box) and the box."""
+
+    def box_candidates(self, rgb, boxes):
+        from imlforensic.refiners.bayes import CandidateGroup
+
+        groups = []
+        for box in boxes:
+            domain = box_mask([box], rgb.shape[:2])
+            half = domain.copy()
+            half[:, int((box[0] + box[2]) / 2) :] = False
+            groups.append(CandidateGroup(domain=domain, candidates=[half, domain], weights=[0.9, 0.9]))
+        return groups
+
+
+class MapMethod(Method):
+    def __init__(self, heatmap):
+        super().__init__(ModelCard(name="map", task="detector"), 0.5)
+        self.heatmap = heatmap
+
+    def analyse(self, image):
+        return MethodOutput(heatmap=self.heatmap, score=float(self.heatmap.max()))
+
+
+def test_the_fused_teacher_lets_the_map_choose_between_sam_and_the_box(tmp_path):
+    rgb, _ = boxed_image(0)
+    cv2.imwrite(str(tmp_path / "a.png"), rgb)
+    image = load_image(tmp_path / "a.png")
+    box = (20.0, 10.0, 60.0, 50.0)
+    everywhere = np.full((H, W), 0.05, np.float32)
+    everywhere[10:50, 20:60] = 0.9  # the map sees an edit over the whole box
+    left = np.full((H, W), 0.05, np.float32)
+    left[10:50, 20:40] = 0.9  # ... or only over the left half, SAM's candidate
+    whole = Teacher(TwoCandidates(), MapMethod(everywhere)).logits(image, [box]) >= 0
+    half = Teacher(TwoCandidates(), MapMethod(left)).logits(image, [box]) >= 0
+    assert whole[10:50, 20:60].all() and not whole[:, 60:].any()
+    assert half[10:50, 20:40].all() and not half[10:50, 41:60].any()
