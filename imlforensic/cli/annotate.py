@@ -33,7 +33,7 @@ def annotate(
         typer.Option(
             "--boxes",
             help="Box file: CSV with the header image,x0,y0,x1,y1 (one row per box) or JSON "
-            '{"IMAGE": [[x0,y0,x1,y1], ...]}; IMAGE is the path relative to the dataset folder or a unique file name.',
+            '{"IMAGE": \\[\\[x0,y0,x1,y1], ...]}; IMAGE is the path relative to the dataset folder or a unique file name.',
             show_default=False,
         ),
     ] = None,
@@ -46,13 +46,15 @@ def annotate(
         ),
     ] = False,
     margin: Annotated[
-        float,
+        float | None,
         typer.Option(
             min=0.0,
             max=1.0,
-            help="With --boxes-from-masks / --synthesize-from: widen each box by this share of its size.",
+            help="Widen each box made from masks or synthetic edits by this share of its size "
+            "\\[default: 0 with --boxes-from-masks, 0.05 with --synthesize-from]",
+            show_default=False,
         ),
-    ] = 0.0,
+    ] = None,
     synthesize_from: Annotated[
         list[Path] | None,
         typer.Option(
@@ -100,7 +102,7 @@ def annotate(
 
       imlforensic annotate data/casia1@train --boxes-from-masks --fuse-map mvcam --out runs/ann-casia-fused
 
-      imlforensic annotate --synthesize-from photos/ --count 2000 --out runs/ann-synth
+      imlforensic annotate --synthesize-from photos/ --count 1000 --out runs/ann-synth
     """
     from imlforensic.data.datasets import DatasetError
     from imlforensic.data.splits import load_split, parse_spec
@@ -144,7 +146,12 @@ def annotate(
             if not photos:
                 usage_error("no photos found in --synthesize-from")
             folder = write_synthetic_set(
-                photos, out / "synthetic", count, seed=seed, margin=margin or 0.05, show_progress=not quiet
+                photos,
+                out / "synthetic",
+                count,
+                seed=seed,
+                margin=0.05 if margin is None else margin,
+                show_progress=not quiet,
             )
             spec, root = str(folder), folder
             found = read_box_file(folder / "boxes.csv")
@@ -154,7 +161,7 @@ def annotate(
         samples = [s for s in load_split(spec) if s.label in ("authentic", "manipulated")]
         keys = [sample_key(s, root) for s in samples]
         if boxes_from_masks:
-            found = boxes_from_dataset_masks(samples, keys, margin)
+            found = boxes_from_dataset_masks(samples, keys, margin or 0.0)
         elif not synthesize_from:
             assert boxes is not None
             found = match_boxes(samples, root, read_box_file(boxes))

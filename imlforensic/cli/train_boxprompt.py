@@ -60,7 +60,7 @@ def train_boxprompt(
 
       imlforensic annotate data/casia1@train --boxes-from-masks --out runs/ann-casia
 
-      imlforensic annotate --synthesize-from photos/ --count 2000 --out runs/ann-synth
+      imlforensic annotate --synthesize-from photos/ --count 1000 --out runs/ann-synth
 
       imlforensic train-boxprompt runs/ann-casia runs/ann-synth --val data/casia1@val --out runs/boxprompt
     """
