@@ -70,8 +70,8 @@ class BoxPromptTrainConfig:
 
 
 PRESETS: dict[str, BoxPromptTrainConfig] = {
-    # about 3.3 CPU-seconds a step on this machine's CPU (one thread): 1200 steps are about 40 min
-    # on two free cores (docs/boxprompt.md)
+    # 3.3 CPU-seconds a step measured on this machine's CPU (one thread): 1200 steps are about
+    # 66 CPU-minutes, an estimated 35-45 min on two free cores (docs/boxprompt.md)
     "cpu": BoxPromptTrainConfig(steps=1200, val_every=200),
     "gpu": BoxPromptTrainConfig(steps=6000, batch_size=32, val_every=500, workers=8),
     "tiny": BoxPromptTrainConfig(
