@@ -282,7 +282,7 @@ def test_annotate_train_localize_through_the_cli(tmp_path):
     args = ["annotate", str(tmp_path / "ds"), "--boxes", str(tmp_path / "boxes.csv"), "--refiner", "grabcut"]
     result = runner.invoke(app, [*args, "--out", str(ann), "--device", "cpu", "-q"])
     assert result.exit_code == 0, result.output
-    assert "annotated 3 images (3 boxes)" in result.stdout and "teacher grabcut" in result.stdout
+    assert "annotated 3 images, resumed 0 (3 boxes in all)" in result.stdout and "teacher grabcut" in result.stdout
     assert json.loads((ann / "teacher.json").read_text())["refiner"]["name"] == "grabcut"
     assert len(list((ann / "pseudo").glob("*.safetensors"))) == 3
     result = runner.invoke(app, [*args, "--out", str(ann), "--device", "cpu", "-q"])

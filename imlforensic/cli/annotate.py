@@ -171,7 +171,7 @@ def annotate(
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}")
     typer.echo(
-        f"annotated {summary.annotated} images ({summary.boxes} boxes), resumed {summary.skipped}, "
+        f"annotated {summary.annotated} images, resumed {summary.skipped} ({summary.boxes} boxes in all), "
         f"authentic {summary.authentic}, manipulated without boxes {summary.unboxed}, failed {summary.failed}; "
         f"teacher {teacher.name}; index: {out / 'index.csv'}"
     )
