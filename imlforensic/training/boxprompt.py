@@ -70,8 +70,8 @@ class BoxPromptTrainConfig:
 
 
 PRESETS: dict[str, BoxPromptTrainConfig] = {
-    # 3.3 CPU-seconds a step measured on this machine's CPU (one thread): 1200 steps are about
-    # 66 CPU-minutes, an estimated 35-45 min on two free cores (docs/boxprompt.md)
+    # 2.4 s a step measured on this 2-core machine with one thread at low load: 1200 steps are
+    # about 48 min (docs/boxprompt.md)
     "cpu": BoxPromptTrainConfig(steps=1200, val_every=200),
     "gpu": BoxPromptTrainConfig(steps=6000, batch_size=32, val_every=500, workers=8),
     "tiny": BoxPromptTrainConfig(
