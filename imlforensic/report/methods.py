@@ -145,6 +145,23 @@ METHOD_NOTES: dict[str, MethodNote] = {
         ),
         references=("bridging",),
     ),
+    "boxprompt": MethodNote(
+        title="boxprompt: BoxPromptIML student distilled from box-prompted Segment Anything masks",
+        text=(
+            "Follows BoxPromptIML (Guo et al.). Rough boxes drawn around edited regions (in the training material: "
+            "the bounding boxes of real and synthetic edits, never their pixel masks) were turned into soft pseudo "
+            "masks by a Segment Anything teacher; a lightweight student, an EfficientNet-Lite0 encoder reading the "
+            "image and its noise residual with a small decoder, was trained to reproduce them (binary cross-entropy "
+            "to the soft targets, Dice and temperature distillation). Its deepest features pass a memory-guided "
+            "fusion module: each location attends to a learned bank of prototypes, adapted to the current picture "
+            "(recall), alongside cues computed from the picture itself, how a location stands out from its "
+            "neighbourhood (observation); a learned gate mixes the two. Only the student runs here, no SAM. Large "
+            "pictures are analysed with their longer side reduced to 768 pixels. The student is as good as the "
+            "pseudo masks it learned from, which follow the boxes closely where SAM cannot find an outline; thin or "
+            "small edits are the hardest."
+        ),
+        references=("boxprompt", "sam"),
+    ),
     "sel": MethodNote(
         title="sel: signed error levels (JPEG recompression consistency)",
         text=(

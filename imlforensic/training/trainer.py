@@ -180,11 +180,16 @@ def _optimizer(model: MultiViewCAMNet | TransCAMNet, config: TrainConfig) -> tor
     )
 
 
-def _lr_factor(step: int, config: TrainConfig) -> float:
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+def warmup_cosine(step: int, warmup_steps: int, steps: int) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup_steps``, then a cosine decay to 0 at ``steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _lr_factor(step: int, config: TrainConfig) -> float:
+    return warmup_cosine(step, config.warmup_steps, config.steps)
 
 
 def train(
