@@ -20,8 +20,6 @@ latest validation metrics, ``log.jsonl`` with one record per validation.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -34,16 +32,14 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
 from imlforensic.data.splits import load_split
-from imlforensic.io.atomic import atomic_path
 from imlforensic.io.images import ImageLoadError, load_image
 from imlforensic.maps import pool_score
 from imlforensic.metrics import pixel
 from imlforensic.models.boxprompt import BoxPromptConfig, BoxPromptNet, LossConfig, distillation_loss, save_boxprompt
-from imlforensic.models.checkpoint import git_commit
 from imlforensic.models.inputs import build_views
 from imlforensic.training.annotate import Z_OUTSIDE, IndexEntry, load_pseudo, read_index
 from imlforensic.training.data import apply_recipe, fit_to_size, labelled_item
-from imlforensic.training.trainer import warmup_cosine
+from imlforensic.training.trainer import run_metadata, save_train_state, warmup_cosine
 
 
 @dataclass
@@ -283,36 +279,13 @@ def train(
 
 
 def _save(model, optimizer, scheduler, step, elapsed, config, summary, metrics, checkpoint, state_path, device) -> None:
-    save_boxprompt(
-        checkpoint,
-        model,
-        {
-            "train_config": config.as_dict(),
-            "threshold": 0.5,
-            "max_side": config.max_side,
-            "data": summary,
-            "steps": step,
-            "validation": metrics,
-            "elapsed_s": round(elapsed, 1),
-            "hardware": {
-                "device": device,
-                "cpu_count": os.cpu_count(),
-                "machine": platform.machine(),
-                "torch": torch.__version__,
-            },
-            "git_commit": git_commit(),
-        },
-    )
-    with atomic_path(state_path) as tmp:
-        torch.save(
-            {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "elapsed_s": elapsed,
-            },
-            tmp,
-        )
+    metadata = {
+        "threshold": 0.5,
+        "max_side": config.max_side,
+        **run_metadata(config, summary, step, metrics, elapsed, device),
+    }
+    save_boxprompt(checkpoint, model, metadata)
+    save_train_state(state_path, optimizer, scheduler, step, elapsed)
 
 
 def preset(name: str, **overrides: Any) -> BoxPromptTrainConfig:

@@ -361,26 +361,27 @@ def _train(
     return checkpoint
 
 
-def _save(model, optimizer, scheduler, step, elapsed, config, summary, metrics, checkpoint, state_path, device) -> None:
-    save_checkpoint(
-        checkpoint,
-        model,
-        {
-            "classes": CLASSES,
-            "train_config": config.as_dict(),
-            "data": summary,
-            "steps": step,
-            "validation": metrics,
-            "elapsed_s": round(elapsed, 1),
-            "hardware": {
-                "device": device,
-                "cpu_count": os.cpu_count(),
-                "machine": platform.machine(),
-                "torch": torch.__version__,
-            },
-            "git_commit": git_commit(),
+def run_metadata(config: Any, summary: Any, step: int, metrics: dict, elapsed: float, device: str) -> dict[str, Any]:
+    """What every training run records in its checkpoint: its configuration, data, steps,
+    validation metrics, wall time, hardware and git commit (shared by the trainers)."""
+    return {
+        "train_config": config.as_dict(),
+        "data": summary,
+        "steps": step,
+        "validation": metrics,
+        "elapsed_s": round(elapsed, 1),
+        "hardware": {
+            "device": device,
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "torch": torch.__version__,
         },
-    )
+        "git_commit": git_commit(),
+    }
+
+
+def save_train_state(state_path: Path, optimizer: Any, scheduler: Any, step: int, elapsed: float) -> None:
+    """The optimizer and schedule state that ``--resume`` continues from, written atomically."""
     with atomic_path(state_path) as tmp:
         torch.save(
             {
@@ -391,3 +392,9 @@ def _save(model, optimizer, scheduler, step, elapsed, config, summary, metrics, 
             },
             tmp,
         )
+
+
+def _save(model, optimizer, scheduler, step, elapsed, config, summary, metrics, checkpoint, state_path, device) -> None:
+    metadata = {"classes": CLASSES, **run_metadata(config, summary, step, metrics, elapsed, device)}
+    save_checkpoint(checkpoint, model, metadata)
+    save_train_state(state_path, optimizer, scheduler, step, elapsed)
