@@ -139,7 +139,8 @@ def test_memory_module_shapes_attention_and_gate():
     torch.manual_seed(0)
     module = MemoryGuidedFusion(channels=24, dim=16, prototypes=8).eval()
     features = torch.randn(2, 24, 5, 7)
-    parts = module.parts(features)
+    with torch.no_grad():
+        parts = module.parts(features)
     assert parts["fused"].shape == features.shape
     assert parts["attention"].shape == (2, 35, 8)
     torch.testing.assert_close(parts["attention"].sum(-1), torch.ones(2, 35))
