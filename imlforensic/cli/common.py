@@ -55,6 +55,18 @@ SkipExisting = Annotated[
     bool, typer.Option("--skip-existing", help="Skip inputs whose outputs exist and match (resume a batch).")
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (errors are still printed).")]
+# the training commands (train, train-boxprompt)
+ValDatasets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--val",
+        help="Validation datasets (repeatable), e.g. data/casia1@val; their masks are used for metrics only.",
+        show_default=False,
+    ),
+]
+StepsOverride = Annotated[int | None, typer.Option(help="Override the preset's number of steps.", show_default=False)]
+BatchSizeOverride = Annotated[int | None, typer.Option(help="Override the preset's batch size.", show_default=False)]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue from the output folder's last checkpoint.")]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]
 MaxPixels = Annotated[
     int, typer.Option(min=1, help="Refuse images with more pixels than this (decompression-bomb guard).")

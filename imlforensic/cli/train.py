@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from imlforensic.cli.common import Device, Quiet, check_device, fail, usage_error
+from imlforensic.cli.common import (
+    BatchSizeOverride,
+    Device,
+    Quiet,
+    Resume,
+    StepsOverride,
+    ValDatasets,
+    check_device,
+    fail,
+    usage_error,
+)
 from imlforensic.data.datasets import DatasetError
 
 
@@ -36,14 +46,7 @@ def train(
             show_default=False,
         ),
     ] = None,
-    val: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--val",
-            help="Validation datasets (repeatable), e.g. data/casia1@val; their masks are used for metrics only.",
-            show_default=False,
-        ),
-    ] = None,
+    val: ValDatasets = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder for last.safetensors, its resume state and log.jsonl.")
     ] = Path("runs/localizer"),
@@ -59,17 +62,11 @@ def train(
             help="cpu (mvcam: about 15-20 min on 2 cores; transcam: about 40 min), gpu, or tiny (a smoke test)."
         ),
     ] = "cpu",
-    steps: Annotated[
-        int | None, typer.Option(help="Override the preset's number of steps.", show_default=False)
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Override the preset's batch size.", show_default=False)
-    ] = None,
+    steps: StepsOverride = None,
+    batch_size: BatchSizeOverride = None,
     seed: Annotated[int, typer.Option(help="Random seed (data order, synthesis, initialisation).")] = 0,
     device: Device = "auto",
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from the output folder's last checkpoint.")
-    ] = False,
+    resume: Resume = False,
     calibration_samples: Annotated[
         int, typer.Option(min=8, help="Synthetic samples for the calibration after training (with --synthesize-from).")
     ] = 240,

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from imlforensic.cli.common import Device, Quiet, check_device, fail, usage_error
+from imlforensic.cli.common import (
+    BatchSizeOverride,
+    Device,
+    Quiet,
+    Resume,
+    StepsOverride,
+    ValDatasets,
+    check_device,
+    fail,
+    usage_error,
+)
 from imlforensic.data.datasets import DatasetError
 
 
@@ -18,24 +28,13 @@ def train_boxprompt(
             help="Annotation folders written by `imlforensic annotate` (their index.csv).", show_default=False
         ),
     ],
-    val: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--val",
-            help="Validation datasets (repeatable), e.g. data/casia1@val; their masks are used for metrics only.",
-            show_default=False,
-        ),
-    ] = None,
+    val: ValDatasets = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder for last.safetensors, its resume state and log.jsonl.")
     ] = Path("runs/boxprompt"),
     preset: Annotated[str, typer.Option(help="cpu, gpu, or tiny (a smoke test).")] = "cpu",
-    steps: Annotated[
-        int | None, typer.Option(help="Override the preset's number of steps.", show_default=False)
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Override the preset's batch size.", show_default=False)
-    ] = None,
+    steps: StepsOverride = None,
+    batch_size: BatchSizeOverride = None,
     memory: Annotated[
         bool, typer.Option("--memory/--no-memory", help="With or without the memory-guided fusion module (ablation).")
     ] = True,
@@ -47,9 +46,7 @@ def train_boxprompt(
     ] = False,
     seed: Annotated[int, typer.Option(help="Random seed (data order, augmentation, initialisation).")] = 0,
     device: Device = "auto",
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from the output folder's last checkpoint.")
-    ] = False,
+    resume: Resume = False,
     quiet: Quiet = False,
 ) -> None:
     """Train the BoxPromptIML student (paper 2) on the teacher's pseudo masks, by distillation.

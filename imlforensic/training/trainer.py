@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +96,7 @@ TRANSCAM_PRESETS: dict[str, TrainConfig] = {
     "gpu": TrainConfig(
         steps=8000, batch_size=32, lr=5e-4, warmup_steps=400, val_every=500, workers=8, network=TRANSCAM_NETWORK
     ),
-    "tiny": TrainConfig(
-        steps=20,
-        batch_size=4,
-        val_every=10,
-        workers=0,
-        size=(64, 96),
-        warmup_steps=2,
-        network=TransCAMConfig(embed_dim=32, heads=2, depths=(1, 1, 1, 1), head_width=16),
-    ),
+    "tiny": replace(PRESETS["tiny"], network=TransCAMConfig(embed_dim=32, heads=2, depths=(1, 1, 1, 1), head_width=16)),
 }
 NETWORK_PRESETS = {"mvcam": PRESETS, "transcam": TRANSCAM_PRESETS}
 """``imlforensic train --network NAME --preset PRESET``: the presets of each network."""

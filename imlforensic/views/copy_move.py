@@ -281,6 +281,10 @@ def _region_with_keypoints(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.isin(labels, hit)
 
 
+_ROW_WEIGHTS = np.random.default_rng(0).integers(1, 2**62, size=BLOCK, dtype=np.uint64) | np.uint64(1)
+"""Fixed random odd weights of the block hash (:func:`_block_hashes`), one per row of a block."""
+
+
 def _block_hashes(grey: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """A 64-bit hash of the BLOCK x BLOCK blocks of a uint8 image whose top-left corners are
     ``corners`` (flat indices into the grid of (H - BLOCK + 1) x (W - BLOCK + 1) corners).
@@ -296,10 +300,9 @@ def _block_hashes(grey: np.ndarray, corners: np.ndarray) -> np.ndarray:
     words = np.ndarray((pixels.size - BLOCK + 1,), dtype=np.dtype("<u8"), buffer=pixels, strides=(1,))
     y, x = np.divmod(corners, width - BLOCK + 1)
     start = y * width + x
-    weights = np.random.default_rng(0).integers(1, 2**62, size=BLOCK, dtype=np.uint64) | np.uint64(1)
-    hashes = words[start] * weights[0]
+    hashes = words[start] * _ROW_WEIGHTS[0]
     for i in range(1, BLOCK):
-        hashes += words[start + i * width] * weights[i]
+        hashes += words[start + i * width] * _ROW_WEIGHTS[i]
     return hashes
 
 
