@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -54,6 +53,7 @@ from imlforensic.data.datasets import Sample
 from imlforensic.io.atomic import atomic_path, atomic_write_bytes, atomic_write_json
 from imlforensic.io.hashing import sha256_file
 from imlforensic.io.images import LoadedImage, load_image
+from imlforensic.io.render import encode_png
 from imlforensic.methods.base import Method
 from imlforensic.refiners.base import Refiner
 from imlforensic.refiners.bayes import FusionParams, fuse_candidates
@@ -111,9 +111,10 @@ class Teacher:
 
     def logits(self, image: LoadedImage, boxes: list[Box]) -> np.ndarray:
         """The soft target ``z`` of the module docstring (H x W float32)."""
+        boxes = clip_boxes(list(boxes), image.rgb.shape[:2])
         p = np.clip(self.posterior(image, boxes), PROB_CLIP, 1.0 - PROB_CLIP).astype(np.float64)
         z = (np.log(p) - np.log1p(-p)).astype(np.float32)
-        z[~box_mask(clip_boxes(list(boxes), image.rgb.shape[:2]), z.shape)] = Z_OUTSIDE
+        z[~box_mask(boxes, z.shape)] = Z_OUTSIDE
         return z
 
 
@@ -200,9 +201,8 @@ def annotate(
                 image = load_image(sample.image)
                 logits = teacher.logits(image, found)
                 save_pseudo(target, logits, wanted)
-                ok, png = cv2.imencode(".png", np.where(logits >= 0.0, 255, 0).astype(np.uint8))
-                if ok:
-                    atomic_write_bytes(out_dir / "pseudo" / f"{name}.mask.png", png.tobytes())
+                mask = encode_png(np.where(logits >= 0.0, 255, 0).astype(np.uint8))
+                atomic_write_bytes(out_dir / "pseudo" / f"{name}.mask.png", mask)
                 summary.annotated += 1
         except (OSError, ValueError) as exc:  # unreadable image, box outside it
             summary.failed += 1
@@ -282,10 +282,7 @@ def write_synthetic_set(
         found = boxes_from_mask(sample.mask, margin=margin) if sample.label else []
         label = "manipulated" if found else "authentic"
         if not (out_dir / name).is_file():
-            ok, png = cv2.imencode(".png", cv2.cvtColor(sample.rgb, cv2.COLOR_RGB2BGR))
-            if not ok:
-                raise ValueError(f"cannot encode synthetic sample {index}")
-            atomic_write_bytes(out_dir / name, png.tobytes())
+            atomic_write_bytes(out_dir / name, encode_png(sample.rgb))
         labels.append(f"{name},{label},,{sample.kind if found else ''}")
         if found:
             boxes[name] = found
