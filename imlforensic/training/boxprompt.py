@@ -39,7 +39,7 @@ from imlforensic.models.boxprompt import BoxPromptConfig, BoxPromptNet, LossConf
 from imlforensic.models.inputs import build_views
 from imlforensic.training.annotate import Z_OUTSIDE, IndexEntry, load_pseudo, read_index
 from imlforensic.training.data import apply_recipe, fit_to_size, labelled_item
-from imlforensic.training.trainer import run_metadata, save_train_state, warmup_cosine
+from imlforensic.training.trainer import make_optimizer, resume_from, run_metadata, save_train_state, warmup_cosine
 
 
 @dataclass
@@ -192,12 +192,7 @@ def train(
     entries = read_annotations(annotations)
     stream = BoxedStream(entries, config)
     model = BoxPromptNet(config.model, imagenet_init=imagenet_init).to(device)
-    backbone = [p for n, p in model.named_parameters() if n.startswith("encoder.") and "conv_stem" not in n]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.") or "conv_stem" in n]
-    optimizer = torch.optim.AdamW(
-        [{"params": backbone, "lr": config.lr * config.backbone_lr_factor}, {"params": rest, "lr": config.lr}],
-        weight_decay=config.weight_decay,
-    )
+    optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, config.warmup_steps, config.steps)
     )
@@ -210,13 +205,7 @@ def train(
     )
     step, elapsed_before = 0, 0.0
     if resume and checkpoint.is_file() and state_path.is_file():
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(checkpoint)))
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
+        step, elapsed_before = resume_from(checkpoint, state_path, model, optimizer, scheduler, device)
     stream.start_index = step * config.batch_size
     validation = Validation(val_datasets, config, limit=val_limit)
     summary = {

@@ -159,7 +159,9 @@ class ValidationSet:
         return metrics
 
 
-def _optimizer(model: MultiViewCAMNet | TransCAMNet, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, config: Any) -> torch.optim.Optimizer:
+    """AdamW with the pretrained encoder (its widened stem aside) at ``config.lr *
+    config.backbone_lr_factor`` and everything else at ``config.lr`` (shared by the trainers)."""
     backbone = [
         p for n, p in model.named_parameters() if n.startswith("encoder.") and not n.startswith("encoder.conv_stem")
     ]
@@ -170,6 +172,20 @@ def _optimizer(model: MultiViewCAMNet | TransCAMNet, config: TrainConfig) -> tor
         [{"params": backbone, "lr": config.lr * config.backbone_lr_factor}, {"params": heads, "lr": config.lr}],
         weight_decay=config.weight_decay,
     )
+
+
+def resume_from(
+    checkpoint: Path, state_path: Path, model: torch.nn.Module, optimizer: Any, scheduler: Any, device: str
+) -> tuple[int, float]:
+    """Load the last checkpoint's weights and the optimizer and schedule state written by
+    :func:`save_train_state`; returns (steps done, seconds spent)."""
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(checkpoint)))
+    state = torch.load(state_path, map_location=device, weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["step"]), float(state["elapsed_s"])
 
 
 def warmup_cosine(step: int, warmup_steps: int, steps: int) -> float:
@@ -248,7 +264,7 @@ def _train(
     # channels-last is 1.5x faster for these convolutions on CPU (and no slower on GPU)
     model = build_network(config.network, imagenet_init=imagenet_init).to(device).to(memory_format=torch.channels_last)
     loss_of = transcam_loss if isinstance(model, TransCAMNet) else weak_supervision_loss
-    optimizer = _optimizer(model, config)
+    optimizer = make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -259,14 +275,8 @@ def _train(
     )
     step, elapsed_before = 0, 0.0
     if resume and checkpoint.is_file() and state_path.is_file():
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(checkpoint)))
+        step, elapsed_before = resume_from(checkpoint, state_path, model, optimizer, scheduler, device)
         model.to(memory_format=torch.channels_last)
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
     stream.start_index = step * config.batch_size
     if dist.active:
         stream.shard(dist.rank, dist.world, config.batch_size)
