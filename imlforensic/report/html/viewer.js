@@ -70,7 +70,9 @@
   }
 
   /* ---------- detail ---------- */
-  function go(index) { location.hash = index < 0 ? "" : "#image=" + (index + 1); }
+  /* Render at once rather than on the asynchronous hashchange: the page is never seen with the
+     new address and the old picture (the later hashchange finds nothing changed). */
+  function go(index) { location.hash = index < 0 ? "" : "#image=" + (index + 1); route(); }
   function route() {
     const match = /^#image=(\d+)$/.exec(location.hash);
     const index = match ? Number(match[1]) - 1 : -1;
