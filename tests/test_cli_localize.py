@@ -220,3 +220,31 @@ def test_version_and_help_examples(runner):
     for command in (["detect"], ["localize"], ["evaluate"], ["models", "list"], ["models", "fetch"]):
         help_text = runner.invoke(app, command + ["--help"]).stdout
         assert "Example" in help_text and "imlforensic " in help_text, command
+
+
+@pytest.mark.parametrize("method", ["transcam", "boxprompt"])
+def test_a_method_without_weights_fails_before_making_the_output_folder(
+    tmp_path, runner, photos, isolated_registry, monkeypatch, method
+):
+    """Missing weights: one line, exit 1, and no empty --out folder left behind; a method that
+    loads still creates a new --out (nested) folder."""
+    import dataclasses
+
+    from imlforensic.registry.weights import BundledFile
+
+    entry = isolated_registry.entry(method)
+    missing = BundledFile(f"{method}-not-shipped-in-this-test.safetensors")
+    monkeypatch.setitem(isolated_registry._entries, method, dataclasses.replace(entry, weights=missing))
+    image = save(photos["coffee"][:96, :128], tmp_path / "in" / "photo.png")
+    out = tmp_path / "results" / method
+    result = runner.invoke(app, ["localize", "--method", method, str(image), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: cannot load {method!r}: weights for {method!r} are not installed: "
+        f"expected weights/{method}-not-shipped-in-this-test.safetensors"
+    ]
+    assert not out.exists() and not (tmp_path / "results").exists()
+    result = runner.invoke(app, ["localize", "--method", "classical", str(image), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (out / "photo.png.overlay.png").is_file()

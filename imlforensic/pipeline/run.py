@@ -169,7 +169,8 @@ def prepare(
 ) -> Prepared:
     """Expand the inputs, check the output folder and load every model (the run's global checks).
 
-    Raises :class:`NoInputsError`, :class:`OutputFolderError` or :class:`MethodLoadError`.
+    Raises :class:`NoInputsError`, :class:`OutputFolderError` or :class:`MethodLoadError`; a
+    missing output folder is created only after every model has loaded.
     ``on_expansion(problems, notes)`` hears, before any model is loaded, the inputs that failed
     to be found or read and the entries left out on purpose.
     """
@@ -183,7 +184,11 @@ def prepare(
         raise NoInputsError(
             "no image files found in the given inputs" + ("" if request.recursive else " (folders: add --recursive?)")
         )
-    cleaned = check_writable(request.out) if request.out is not None and expansion.items else []
+    out = request.out if expansion.items else None
+    # An existing output folder is checked (and cleaned of a killed run's temporaries) before the
+    # models load; a new one is made only once they have loaded, so a method that cannot load
+    # (missing weights) leaves no empty folder behind.
+    cleaned = check_writable(out) if out is not None and out.exists() else []
     notes = list(expansion.notes)
     if cleaned:
         notes.append(f"removed {len(cleaned)} temporary file(s) an interrupted run left in {request.out}")
@@ -197,6 +202,8 @@ def prepare(
                 f" with refiner {analyzer.refiner_entry.name!r}" if analyzer.refiner_entry else ""
             )
             raise MethodLoadError(f"cannot load {what}: {one_line(exc)}") from None
+    if out is not None and not out.exists():
+        check_writable(out)
     slots = [
         MethodSlot(
             analyzer=analyzer,
