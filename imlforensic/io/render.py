@@ -6,6 +6,9 @@
   correctly in grey;
 * overlay: the image, slightly desaturated, a translucent fill of the mask and a two-tone
   contour (light outside, dark inside) that stays visible on any background, in print and in grey.
+  For a picture judged fully generated (a whole-image finding) the overlay is the desaturated
+  picture with a banner "FULLY GENERATED" across its top and no fill or contour: there is no
+  edited region to outline (:func:`render_overlay` with ``whole_image``).
   Overlays hold at most :data:`OVERLAY_MAX_PIXELS`: the overlay of a larger picture is an
   area-downscaled preview (:func:`overlay_size`), a size a report or a slide can take; the grey and
   colour heatmaps and the mask always keep the picture's full resolution.
@@ -20,6 +23,9 @@ OVERLAY_FILL_RGB = (255, 64, 0)  # vivid orange-red; the contour, not the hue, c
 OVERLAY_FILL_ALPHA = 0.40
 OVERLAY_MAX_PIXELS = 2048 * 2048
 """Largest overlay (4.2 megapixels, about a 2500 x 1670 photo): a PNG of some 5 MB."""
+GENERATED_BANNER_RGB = (122, 46, 110)  # the report's colour of the ``generated`` verdict
+GENERATED_LABEL = "FULLY GENERATED"
+GENERATED_LABEL_LONG = "FULLY GENERATED (whole image)"
 ROWS = 1024  # rows converted at a time: no full-size float temporaries
 
 
@@ -85,14 +91,42 @@ def _preview(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return small, shown if shown.any() or not mask.any() else coverage > 0
 
 
-def render_overlay(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def banner_height(height: int, width: int) -> int:
+    """Height in pixels of the "fully generated" banner on an overlay of this size."""
+    return min(height, max(12, int(round(min(height, width) * 0.09))))
+
+
+def draw_generated_banner(out: np.ndarray) -> None:
+    """Draw the whole-image label across the top of ``out`` (RGB uint8, in place)."""
+    height, width = out.shape[:2]
+    band = banner_height(height, width)
+    out[:band] = GENERATED_BANNER_RGB
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for label in (GENERATED_LABEL_LONG, GENERATED_LABEL):
+        (text_w, text_h), _ = cv2.getTextSize(label, font, 1.0, 2)
+        scale = min(0.6 * band / text_h, 0.92 * width / text_w)
+        if label == GENERATED_LABEL or scale * text_h >= 0.55 * band:
+            break
+    thickness = max(1, int(round(scale * 2)))
+    (text_w, text_h), _ = cv2.getTextSize(label, font, scale, thickness)
+    origin = (max(0, (width - text_w) // 2), (band + text_h) // 2)
+    cv2.putText(out, label, origin, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+def render_overlay(rgb: np.ndarray, mask: np.ndarray, whole_image: bool = False) -> np.ndarray:
     """The image with the mask as a translucent fill and a light/dark double contour, at
-    :func:`overlay_size` (a downscaled preview for pictures above :data:`OVERLAY_MAX_PIXELS`)."""
+    :func:`overlay_size` (a downscaled preview for pictures above :data:`OVERLAY_MAX_PIXELS`).
+
+    ``whole_image``: the finding is the whole picture (a ``generated`` verdict): the mask is not
+    drawn, a "FULLY GENERATED" banner is (:func:`draw_generated_banner`)."""
     rgb, shown = _preview(rgb, np.asarray(mask, dtype=bool))
     mask_u8 = shown.astype(np.uint8)
     # Slight desaturation makes the fill stand out on colourful photos without hiding content.
     grey = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     out = cv2.addWeighted(rgb, 0.75, grey, 0.25, 0.0)
+    if whole_image:
+        draw_generated_banner(out)
+        return out
     if not mask_u8.any():
         return out
     fill = np.empty_like(out)

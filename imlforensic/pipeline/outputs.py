@@ -75,14 +75,16 @@ def split_output_name(name: str) -> tuple[str, str] | None:
 
 
 def _renderers(analysis: Analysis) -> dict[str, Callable[[], bytes]]:
-    """PNG bytes of every kind of map, made when called."""
+    """PNG bytes of every kind of map, made when called. A ``generated`` verdict is a whole-image
+    finding: its overlays carry the "fully generated" banner and outline no region."""
+    whole_image = analysis.verdict == "generated"
     return {
         "heatmap": lambda: encode_png(heatmap_to_grey(analysis.heatmap)),
         "heatmap_color": lambda: encode_png(heatmap_to_colour_bgr(analysis.heatmap), bgr=True),
         "mask": lambda: encode_png(mask_to_grey(analysis.mask)),
-        "overlay": lambda: encode_png(render_overlay(analysis.image.rgb, analysis.mask)),
+        "overlay": lambda: encode_png(render_overlay(analysis.image.rgb, analysis.mask, whole_image)),
         "coarse_heatmap": lambda: encode_png(heatmap_to_grey(analysis.output.heatmap)),
-        "coarse_overlay": lambda: encode_png(render_overlay(analysis.image.rgb, analysis.coarse_mask)),
+        "coarse_overlay": lambda: encode_png(render_overlay(analysis.image.rgb, analysis.coarse_mask, whole_image)),
     }
 
 
