@@ -222,7 +222,7 @@ def test_every_image_appears(page) -> None:
                            "return p.every(i => i.complete && i.naturalWidth > 0) && p.length")
     assert previews == N_IMAGES
     verdicts = {r.find_element(By.CSS_SELECTOR, ".badge").text for r in rows}
-    assert verdicts == {"authentic", "manipulated", "generated", "failed"}
+    assert verdicts == {"authentic", "manipulated", "fully generated", "failed"}
 
     rows[0].click()
     for i in range(N_IMAGES):
@@ -244,6 +244,14 @@ def test_every_image_appears(page) -> None:
     evidence = _wait(page, "return document.getElementById('evidence').textContent")
     assert "Regions (1)" in evidence and "40, 10, 80, 50" in evidence and "Provenance" in evidence
     assert len(page.find_elements(By.CSS_SELECTOR, "#regions .region-box")) == 1
+    # the generated picture (its mask has a region): a whole-image finding, said so, with no box drawn
+    page.get(page.current_url.split("#")[0] + "#image=8")
+    _wait(page, "return location.hash === '#image=8' && document.getElementById('evidence').textContent")
+    assert page.find_element(By.ID, "detail-verdict").text == "fully generated"
+    assert len(page.find_elements(By.CSS_SELECTOR, "#regions .region-box")) == 0
+    page.get(page.current_url.split("#")[0] + "#image=2")
+    _wait(page, "return location.hash === '#image=2' && document.getElementById('evidence').textContent")
+    assert len(page.find_elements(By.CSS_SELECTOR, "#regions .region-box")) == 1  # a manipulated one keeps its box
 
 
 def test_swipe_moves_the_clip(page) -> None:

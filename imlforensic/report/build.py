@@ -114,7 +114,8 @@ def plan_item(item: ReportItem, meta: ReportMeta, decode_check: bool = True) -> 
         tags.extend(f"outside domain: {flag}" for flag in reliability.flags if flag != "huge")
     if record.verdict == "generated":
         notes.append(
-            "Judged generated: the whole picture is likely synthetic, so the map is not an outline of an edited region."
+            "Judged fully generated: the whole picture is likely synthetic, a whole-image finding; no region is "
+            "outlined, and the map is not an outline of an edited region."
         )
     if item.refined:
         tags.append("refined")

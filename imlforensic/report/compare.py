@@ -27,6 +27,7 @@ from imlforensic.report.style import (
     card_line,
     fmt_percent,
     fmt_score,
+    verdict_label,
 )
 from imlforensic.report.text import Style, ellipsize
 
@@ -53,9 +54,7 @@ def method_heading(info: ItemInfo) -> tuple[str, str]:
     """(method, "VERDICT · score · flagged") of one result."""
     record = info.record
     method = card_line(record.method) + (f" + {card_line(record.refiner)}" if record.refiner else "")
-    result = (
-        f"{record.verdict.upper()}   score {fmt_score(record.score)}   flagged {fmt_percent(record.flagged_fraction)}"
-    )
+    result = f"{verdict_label(record.verdict).upper()}   score {fmt_score(record.score)}   flagged {fmt_percent(record.flagged_fraction)}"
     if record.verdict_reason:
         result += "   (declared by the file)"
     return method, result

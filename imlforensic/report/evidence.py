@@ -149,8 +149,11 @@ def draw_region_labels(
     c: Canvas, x: float, y: float, w: float, h: float, record: ResultRecord, width: int, height: int, limit: int = 9
 ) -> int:
     """Box and number the record's largest regions on a picture drawn at (x, y, w, h) points
-    (``width`` x ``height``: the picture's displayed pixels); returns how many were labelled."""
+    (``width`` x ``height``: the picture's displayed pixels); returns how many were labelled (none
+    for a picture judged ``generated``: its finding is the whole picture)."""
     listed = [r for r in (record.regions or {}).get("regions") or [] if isinstance(r, dict) and r.get("box")]
+    if record.verdict == "generated":  # a whole-image finding: no region to box
+        return 0
     if not listed or not width or not height:
         return 0
     sx, sy = w / width, h / height

@@ -17,6 +17,7 @@ from imlforensic.report.panels import HEATMAP_CMAP, Prepared, mask_for_print
 from imlforensic.report.style import (
     BODY,
     CAPTION,
+    FULLY_GENERATED,
     GREY,
     H3,
     KEY,
@@ -33,6 +34,7 @@ from imlforensic.report.style import (
     fmt_t,
     fmt_time,
     kv_rows,
+    verdict_label,
 )
 from imlforensic.report.text import Style, ellipsize, missing_glyphs
 
@@ -70,7 +72,7 @@ def facts(
     method = record.method
     threshold = record.threshold
     result = [
-        ("Verdict", record.verdict),
+        ("Verdict", FULLY_GENERATED if record.verdict == "generated" else record.verdict),
         ("Score", f"{fmt_score(record.score)} (threshold {fmt_t(threshold)})"),
     ]
     if record.method_verdict is not None and record.method_verdict != record.verdict:
@@ -191,9 +193,12 @@ def image_page(
         c.rect(x, y, W, banner_h, fill=bg)
         c.rect(x, y, 4, banner_h, fill=fg)
         big = Style(12, bold=True, color=fg)
-        label = verdict.upper()
+        label = verdict_label(verdict).upper()
         c.text(x + 12, y + 16.5, label, big)
-        details = f"score {fmt_score(record.score)}   ·   threshold {fmt_t(record.threshold)}   ·   flagged area {fmt_percent(record.flagged_fraction)}"
+        details = (
+            ("whole-image finding   ·   " if verdict == "generated" else "")
+            + f"score {fmt_score(record.score)}   ·   threshold {fmt_t(record.threshold)}   ·   flagged area {fmt_percent(record.flagged_fraction)}"
+        )
         detail_style = Style(9.5, color="#222222")
         detail_x = x + 12 + big.width(label) + 14
         c.text(detail_x, y + 16, details, detail_style)
@@ -340,10 +345,14 @@ def build_panels(
 
     flagged = record.flagged_fraction
     flagged_text = (
-        f"Outlined: {fmt_percent(flagged)} of the image reaches p ≥ {t_text}"
-        + ("; yellow boxes: its regions, numbered largest first" if (record.regions or {}).get("regions") else "")
-        if flagged
-        else f"No region reaches p ≥ {t_text}: nothing outlined"
+        "Fully generated: a whole-image finding, no region is outlined"
+        if record.verdict == "generated"
+        else (
+            f"Outlined: {fmt_percent(flagged)} of the image reaches p ≥ {t_text}"
+            + ("; yellow boxes: its regions, numbered largest first" if (record.regions or {}).get("regions") else "")
+            if flagged
+            else f"No region reaches p ≥ {t_text}: nothing outlined"
+        )
     )
     if refined:
         method = record.method.name if record.method else "method"

@@ -42,6 +42,13 @@ VERDICT_COLOURS = {
     "failed": ("#333333", "#E4E4E4"),
     "missing": ("#333333", "#E4E4E4"),
 }
+FULLY_GENERATED = "fully generated (a whole-image finding: no region is outlined)"
+"""The verdict line of a picture judged ``generated``: the finding is the whole picture."""
+
+
+def verdict_label(verdict: str) -> str:
+    """The verdict as pages show it: ``generated`` is said as "fully generated"."""
+    return "fully generated" if verdict == "generated" else verdict
 
 
 @dataclass

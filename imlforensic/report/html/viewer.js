@@ -25,7 +25,9 @@
   const pct = (v, digits = 2) => (v === null || v === undefined ? "—" : (100 * v).toFixed(digits) + " %");
   const num = (v, digits = 3) => (v === null || v === undefined ? "—" : Number(v).toFixed(digits));
   const regionCount = (img) => (img.regions ? img.regions.count : null);
-  const badge = (verdict) => el("span", { class: "badge " + (verdict || "failed") }, verdict || "—");
+  // "generated" is a whole-image finding: said as "fully generated", and no region box is drawn
+  const badge = (verdict) => el("span", { class: "badge " + (verdict || "failed") },
+    verdict === "generated" ? "fully generated" : (verdict || "—"));
 
   /* ---------- summary ---------- */
   function buildSummary() {
@@ -138,7 +140,8 @@
     // lines stay 2 px wide on screen at any zoom.
     const box = $("regions");
     box.replaceChildren();
-    for (const r of (img.regions && img.regions.regions) || []) {
+    const boxed = img.verdict === "generated" ? [] : (img.regions && img.regions.regions) || [];
+    for (const r of boxed) {
       if (!r.box || r.box.length !== 4) continue;
       const div = el("div", { class: "region-box", title: `region ${r.number}` }, el("span", {}, String(r.number)));
       div.dataset.box = JSON.stringify(r.box.map((v) => v * (img.scale || 1)));
