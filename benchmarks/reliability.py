@@ -189,10 +189,10 @@ def check_corpus(entries: list[Entry], runs: dict[str, Run], corpus: Path, befor
         display = printable(str(Path(run.spec) / entry.rel))
         if entry.expect == "bad":
             expected_errors.setdefault(run.name, set()).add(display)
-            if _count_named([l[len("error: "):] for l in run.lines("error: ")], display) != 1:
+            if _count_named([line[len("error: "):] for line in run.lines("error: ")], display) != 1:
                 problems["bad not named once"].append(display)
         elif entry.expect in ("note", "duplicate"):
-            if _count_named([l[len("note: "):] for l in run.lines("note: ")], display) != 1:
+            if _count_named([line[len("note: "):] for line in run.lines("note: ")], display) != 1:
                 problems["notes not named once"].append(display)
         elif entry.expect == "good":
             record = _record_for(corpus / entry.kind / entry.rel, run)
@@ -324,7 +324,7 @@ def kill_and_resume(work: Path, kills: int, seed: int, timeout: float) -> dict[s
         "temporary files right after each kill": left,
         "final exit": final_code,
         "final timed out": final_timed_out,
-        "final notes": [l for l in final_err.splitlines() if l.startswith("note:")],
+        "final notes": [line for line in final_err.splitlines() if line.startswith("note:")],
         "outputs expected": len(expected),
         "outputs missing": len(set(expected) - set(present)),
         "outputs extra": len(set(present) - set(expected)),
@@ -435,7 +435,11 @@ def main() -> None:
         runs = corpus_runs(args.work, corpus, kinds, args.timeout)
         after = corpus_state(args.work)
         outputs = str(corpus / "names" / "_results")
-        keep = lambda state: {p: v for p, v in state.items() if not p.startswith(outputs) and not p.startswith(str(args.work / "out"))}
+        produced = (outputs, str(args.work / "out"))
+
+        def keep(state: dict) -> dict:
+            return {p: v for p, v in state.items() if not p.startswith(produced)}
+
         results["corpus"] = check_corpus(entries, runs, corpus, keep(before), keep(after))
         results["corpus"]["kinds"] = {k: sum(e.kind == k for e in entries) for k in kinds}
     if not args.skip_kill:

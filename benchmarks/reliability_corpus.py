@@ -31,9 +31,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -80,7 +80,7 @@ class Builder:
 
     def encoded(self, fmt: str, mode: str = "RGB", **kwargs) -> bytes:
         image = Image.fromarray(self.picture())
-        image = image.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(image.convert("L")).astype(np.uint16) * 257))
+        image = image.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 257)
         buffer = io.BytesIO()
         image.save(buffer, fmt, **kwargs)
         return buffer.getvalue()

@@ -19,7 +19,6 @@ from imlforensic.data.datasets import load_dataset
 from imlforensic.io.images import load_image
 from imlforensic.methods.base import Method, MethodOutput
 from imlforensic.models.boxprompt import (
-    BoxPromptConfig,
     BoxPromptNet,
     LossConfig,
     MemoryGuidedFusion,

@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import make_splice, save
+
 from imlforensic.cli import app
 from imlforensic.metrics.pixel import auc, f1_score
 from imlforensic.registry import DEFAULT_METHOD

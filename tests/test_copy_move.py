@@ -5,11 +5,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from conftest import save
+
 from imlforensic.io.images import load_image
 from imlforensic.views.copy_move import (
-    EVIDENCE_LOGIT, CopyMoveResult, CopyPair, block_shifts, colour_offset, evidence_logits, find_copies,
+    EVIDENCE_LOGIT,
+    CopyMoveResult,
+    CopyPair,
+    block_shifts,
+    colour_offset,
+    evidence_logits,
+    find_copies,
     lattice_fraction,
 )
 

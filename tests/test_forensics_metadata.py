@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+from exif_helpers import exif_block, jpeg_bytes
 from PIL import Image
 
-from exif_helpers import exif_block, jpeg_bytes
 from imlforensic.forensics.metadata import read_metadata
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from report_helpers import fake_result, photo, save_jpeg
 
 from imlforensic.io.case import load_case
 from imlforensic.report.html import write_case_viewer
-from report_helpers import fake_result, photo, save_jpeg
 
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import labelled_folder, save
+
 from imlforensic.data.splits import in_training_part, load_split, parse_spec
+from imlforensic.methods.mvcam import LearnedLocalizer, tile_origins
 from imlforensic.models.checkpoint import CheckpointError, load_model, read_metadata, save_checkpoint
 from imlforensic.models.folding import fold_batch_norms
-from imlforensic.methods.mvcam import LearnedLocalizer, tile_origins
 from imlforensic.models.network import CAMEnsemble, MultiViewCAMNet, NetworkConfig
 from imlforensic.training import synth
 from imlforensic.training.trainer import PRESETS, train
@@ -293,8 +293,8 @@ def test_fixed_split_by_name(tmp_path):
 
 def test_cli_uses_the_shipped_weights_by_default(tmp_path, runner, photos):
     from imlforensic.cli import app
-    from imlforensic.registry import DEFAULT_METHOD, REGISTRY
     from imlforensic.io.hashing import sha256_file as file_sha256
+    from imlforensic.registry import DEFAULT_METHOD, REGISTRY
 
     entry = REGISTRY.entry(DEFAULT_METHOD)
     assert DEFAULT_METHOD == "mvcam" and REGISTRY.state(entry) == "ready"

@@ -6,11 +6,10 @@ import importlib.util
 
 import numpy as np
 import pytest
+from refine_cases import constructed_case, iou
 
 from imlforensic.maps import binarize
 from imlforensic.registry import REGISTRY
-
-from refine_cases import constructed_case, iou
 
 RGB, GT, COARSE = constructed_case()
 COARSE_IOU = iou(GT, binarize(COARSE, 0.5))

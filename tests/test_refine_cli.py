@@ -7,12 +7,11 @@ import json
 import cv2
 import numpy as np
 import pytest
+from refine_cases import constructed_case, iou
 from typer.testing import CliRunner
 
 from imlforensic.cli import app
 from imlforensic.io.render import heatmap_to_grey
-
-from refine_cases import constructed_case, iou
 
 runner = CliRunner()
 RGB, GT, COARSE = constructed_case()

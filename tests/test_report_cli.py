@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from report_helpers import pdf_text, photo, render_page, save_jpeg
 from typer.testing import CliRunner
 
 from imlforensic.cli import app
-from report_helpers import pdf_text, photo, render_page, save_jpeg
 
 runner = CliRunner()
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from report_helpers import edit_heatmap, fake_result, pdf_text, photo, render_page, save_jpeg
 
 from imlforensic.report import ReportOptions, build_report, collect
 from imlforensic.report.build import plan_report
 from imlforensic.report.text import missing_glyphs
-from report_helpers import edit_heatmap, fake_result, pdf_text, photo, render_page, save_jpeg
 
 LONG = "a_very_long_file_name_from_a_messaging_app_export_" + "x" * 40 + "_IMG_20240101_edited_final_v2.jpg"
 CJK = "北京"
@@ -170,11 +170,10 @@ def test_pictures_are_embedded_and_pages_not_blank(case):
 
 
 def test_figures_of_a_tiny_image(case, tmp_path):
-    from imlforensic.report.build import load_page_images
+    from imlforensic.report.build import load_page_images, plan_item
     from imlforensic.report.figures import export_figures
-    from imlforensic.report.build import plan_item
-    from imlforensic.report.style import ReportMeta
     from imlforensic.report.layout import PAPERS
+    from imlforensic.report.style import ReportMeta
 
     item = next(i for i in case["collection"].items if i.name == "tiny.png")
     info = plan_item(item, ReportMeta("t", "", "", "", PAPERS["a4"], "0", 200))

@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from report_helpers import fake_result, photo, save_jpeg
 
-from imlforensic.report.collect import assign_names, collect, looks_like_results, ReportItem
-from imlforensic.report.layout import Block, paginate, text_blocks
 from imlforensic.pipeline.records import ResultRecord
 from imlforensic.registry import ModelCard
+from imlforensic.report.collect import ReportItem, assign_names, collect, looks_like_results
+from imlforensic.report.layout import Block, paginate, text_blocks
 from imlforensic.report.metadata import find_original, read_metadata
 from imlforensic.report.methods import MethodNote, describe, register_note
 from imlforensic.report.text import Style, ellipsize, text_width, wrap
-from report_helpers import fake_result, photo, save_jpeg
-
 
 # --- collecting results ---------------------------------------------------------------
 

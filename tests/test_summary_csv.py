@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from report_helpers import fake_result, photo, save_jpeg
 
 from imlforensic.io.case import as_record_dict, load_case, locate
 from imlforensic.io.summary_csv import COLUMNS, summary_csv_bytes, write_summary_csv
-from report_helpers import fake_result, photo, save_jpeg
 
 
 def _read(path: Path) -> list[dict[str, str]]:

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import save
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
-from conftest import save
 from imlforensic.methods.base import Method, MethodOutput, decide_verdict
 from imlforensic.methods.threeway import ThreewayMethod, combine
 from imlforensic.models.features import ExtractorSpec, FeatureExtractor
