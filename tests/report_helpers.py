@@ -18,6 +18,7 @@ from PIL import Image
 
 from imlforensic.io.render import encode_png, heatmap_to_colour, heatmap_to_grey, mask_to_grey, render_overlay
 from imlforensic.maps import binarize
+from imlforensic.methods.base import is_whole_image_finding
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
 
@@ -82,12 +83,12 @@ def fake_result(out: Path, image_path: Path, heatmap: np.ndarray | None = None, 
         coarse = np.clip(heatmap * 0.8 + 0.1, 0, 1).astype(np.float32)
         coarse_mask = binarize(coarse, threshold)
         write("coarse_heatmap", ".coarse-heatmap.png", heatmap_to_grey(coarse))
-        write("coarse_overlay", ".coarse-overlay.png", render_overlay(rgb, coarse_mask, verdict == "generated"))
+        write("coarse_overlay", ".coarse-overlay.png", render_overlay(rgb, coarse_mask, is_whole_image_finding(verdict)))
     mask = binarize(final, threshold)
     write("heatmap", ".heatmap.png", heatmap_to_grey(final))
     write("heatmap_color", ".heatmap-color.png", heatmap_to_colour(final))
     write("mask", ".mask.png", mask_to_grey(mask))
-    write("overlay", ".overlay.png", render_overlay(rgb, mask, verdict == "generated"))
+    write("overlay", ".overlay.png", render_overlay(rgb, mask, is_whole_image_finding(verdict)))
     score = float(np.sort(final.ravel())[-max(16, int(0.0025 * final.size))])
     card = {"name": method, "task": "detector", "version": "1.0", "weights_sha256": None,
             "reference": "Wang & Abhayaratne, WCBnet, MMSP 2023 (signed error levels); Farid, JPEG ghosts, TIFS 2009"}

@@ -102,11 +102,18 @@ def draw_generated_banner(out: np.ndarray) -> None:
     band = banner_height(height, width)
     out[:band] = GENERATED_BANNER_RGB
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for label in (GENERATED_LABEL_LONG, GENERATED_LABEL):
+
+    def fitted(label: str) -> tuple[float, int]:
+        """The label's scale filling 60 % of the band's height or 92 % of its width, and its height."""
         (text_w, text_h), _ = cv2.getTextSize(label, font, 1.0, 2)
-        scale = min(0.6 * band / text_h, 0.92 * width / text_w)
-        if label == GENERATED_LABEL or scale * text_h >= 0.55 * band:
-            break
+        return min(0.6 * band / text_h, 0.92 * width / text_w), text_h
+
+    # the long label, unless the width shrinks it below 55 % of the band's height (narrow pictures)
+    label = GENERATED_LABEL_LONG
+    scale, text_h = fitted(label)
+    if scale * text_h < 0.55 * band:
+        label = GENERATED_LABEL
+        scale, _ = fitted(label)
     thickness = max(1, int(round(scale * 2)))
     (text_w, text_h), _ = cv2.getTextSize(label, font, scale, thickness)
     origin = (max(0, (width - text_w) // 2), (band + text_h) // 2)

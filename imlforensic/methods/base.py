@@ -30,6 +30,12 @@ Verdict = Literal["authentic", "manipulated", "generated"]
 VERDICTS: tuple[Verdict, ...] = ("authentic", "manipulated", "generated")
 
 
+def is_whole_image_finding(verdict: str | None) -> bool:
+    """Whether a verdict is about the whole picture rather than regions of it: a fully generated
+    picture has no edited region to outline, so overlays, report pages and the viewer draw none."""
+    return verdict == "generated"
+
+
 def localizer_probs(score: float) -> dict[str, float]:
     """Class probabilities of a method that only tells edited from not edited."""
     return {"authentic": 1.0 - score, "manipulated": score, "generated": 0.0}

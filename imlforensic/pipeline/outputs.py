@@ -26,6 +26,7 @@ from imlforensic.io.render import (
     overlay_size,
     render_overlay,
 )
+from imlforensic.methods.base import is_whole_image_finding
 from imlforensic.pipeline.records import ResultRecord, parse_record
 from imlforensic.views.pictures import VIEWS
 
@@ -77,7 +78,7 @@ def split_output_name(name: str) -> tuple[str, str] | None:
 def _renderers(analysis: Analysis) -> dict[str, Callable[[], bytes]]:
     """PNG bytes of every kind of map, made when called. A ``generated`` verdict is a whole-image
     finding: its overlays carry the "fully generated" banner and outline no region."""
-    whole_image = analysis.verdict == "generated"
+    whole_image = is_whole_image_finding(analysis.verdict)
     return {
         "heatmap": lambda: encode_png(heatmap_to_grey(analysis.heatmap)),
         "heatmap_color": lambda: encode_png(heatmap_to_colour_bgr(analysis.heatmap), bgr=True),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from imlforensic.methods.base import is_whole_image_finding
 from imlforensic.pipeline.records import ResultRecord
 from imlforensic.report.layout import Canvas
 from imlforensic.report.text import Style
@@ -151,9 +152,9 @@ def draw_region_labels(
     """Box and number the record's largest regions on a picture drawn at (x, y, w, h) points
     (``width`` x ``height``: the picture's displayed pixels); returns how many were labelled (none
     for a picture judged ``generated``: its finding is the whole picture)."""
-    listed = [r for r in (record.regions or {}).get("regions") or [] if isinstance(r, dict) and r.get("box")]
-    if record.verdict == "generated":  # a whole-image finding: no region to box
+    if is_whole_image_finding(record.verdict):
         return 0
+    listed = [r for r in (record.regions or {}).get("regions") or [] if isinstance(r, dict) and r.get("box")]
     if not listed or not width or not height:
         return 0
     sx, sy = w / width, h / height

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from imlforensic.methods.base import is_whole_image_finding
 from imlforensic.report.evidence import draw_region_labels, jpeg_rows, metadata_rows, provenance_rows, region_rows
 from imlforensic.report.layout import RULE, Canvas, fit
 from imlforensic.report.metadata import Metadata
@@ -72,7 +73,7 @@ def facts(
     method = record.method
     threshold = record.threshold
     result = [
-        ("Verdict", FULLY_GENERATED if record.verdict == "generated" else record.verdict),
+        ("Verdict", FULLY_GENERATED if is_whole_image_finding(record.verdict) else record.verdict),
         ("Score", f"{fmt_score(record.score)} (threshold {fmt_t(threshold)})"),
     ]
     if record.method_verdict is not None and record.method_verdict != record.verdict:
@@ -196,7 +197,7 @@ def image_page(
         label = verdict_label(verdict).upper()
         c.text(x + 12, y + 16.5, label, big)
         details = (
-            ("whole-image finding   ·   " if verdict == "generated" else "")
+            ("whole-image finding   ·   " if is_whole_image_finding(verdict) else "")
             + f"score {fmt_score(record.score)}   ·   threshold {fmt_t(record.threshold)}   ·   flagged area {fmt_percent(record.flagged_fraction)}"
         )
         detail_style = Style(9.5, color="#222222")
@@ -346,7 +347,7 @@ def build_panels(
     flagged = record.flagged_fraction
     flagged_text = (
         "Fully generated: a whole-image finding, no region is outlined"
-        if record.verdict == "generated"
+        if is_whole_image_finding(record.verdict)
         else (
             f"Outlined: {fmt_percent(flagged)} of the image reaches p ≥ {t_text}"
             + ("; yellow boxes: its regions, numbered largest first" if (record.regions or {}).get("regions") else "")

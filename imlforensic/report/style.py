@@ -7,6 +7,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from imlforensic.methods.base import is_whole_image_finding
 from imlforensic.pipeline.records import ResultRecord
 from imlforensic.registry.cards import ModelCard
 from imlforensic.report.collect import ReportItem
@@ -48,7 +49,7 @@ FULLY_GENERATED = "fully generated (a whole-image finding: no region is outlined
 
 def verdict_label(verdict: str) -> str:
     """The verdict as pages show it: ``generated`` is said as "fully generated"."""
-    return "fully generated" if verdict == "generated" else verdict
+    return "fully generated" if is_whole_image_finding(verdict) else verdict
 
 
 @dataclass
