@@ -15,10 +15,9 @@ sys.path.insert(0, "benchmarks")
 from pathlib import Path  # noqa: E402
 
 from threeway_pool import heldout_pool, training_pool  # noqa: E402
-from threeway_protocols import in_val  # noqa: E402
 
 from imlforensic.models.threeway import load_threeway  # noqa: E402
-from imlforensic.training.threeway import predict  # noqa: E402
+from imlforensic.training.threeway import in_val, predict  # noqa: E402
 from imlforensic.training.threeway_data import inference_key, view_key  # noqa: E402
 
 folder = next(Path("/work/scratch/threeway/cache").iterdir())

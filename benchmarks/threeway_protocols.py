@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -40,13 +39,21 @@ from sklearn.preprocessing import StandardScaler
 from threeway_pool import DRAWS, heldout_pool, training_pool
 
 from imlforensic.models.features import build_extractor, sha256_of
-from imlforensic.models.threeway import CLASSES, Calibration, ThreewayConfig, ThreewayModel, save_threeway
-from imlforensic.training.threeway import ThreewayTraining, calibrate, decide, predict, train_threeway
+from imlforensic.models.threeway import CLASSES, ThreewayConfig, ThreewayModel, save_threeway
+from imlforensic.training.threeway import (
+    TARGET_RATE,
+    ThreewayTraining,
+    calibrate,
+    choose_head,
+    decide,
+    in_val,
+    predict,
+    train_threeway,
+    validation_accuracy,
+)
 from imlforensic.training.threeway_data import FeatureCache, PoolItem, inference_key, view_key
 
 ROOT = Path(__file__).resolve().parents[1]
-VAL_SHARE = 0.15
-TARGET_RATE = 0.02
 VARIANTS = {
     "teacher": dict(students=False),
     "students": dict(generalizers=False),
@@ -54,9 +61,6 @@ VARIANTS = {
     "full-long": dict(student_epochs=30, classifier_epochs=20),  # is the student stage undertrained?
 }
 
-
-def in_val(group: str) -> bool:
-    return int(hashlib.sha1(f"val:{group}".encode()).hexdigest()[:8], 16) < VAL_SHARE * 16**8
 
 
 def calibration_files(pool: list[PoolItem]) -> list[PoolItem]:
@@ -182,11 +186,6 @@ def evaluate(probs: dict[str, np.ndarray], threshold: float, unseen: list[str]) 
     }
 
 
-def _val_accuracy(p: np.ndarray, y: np.ndarray, threshold: float) -> dict:
-    pred = decide(p, threshold)
-    recall = {c: float((pred[y == i] == i).mean()) for i, c in enumerate(CLASSES) if (y == i).any()}
-    return {"per_class_accuracy_val": recall, "balanced_accuracy_val": float(np.mean(list(recall.values())))}
-
 
 def run_variant(
     data: dict, name: str, variant: str, threads: int, log_path: Path, quick: bool = False
@@ -237,25 +236,9 @@ def run_variant(
     result |= {"train_by_class": np.bincount(tr["y"][train_m], minlength=3).tolist()}
     result |= {"test_sizes": {k: len(x) for k, (x, _) in sets.items()}, "cpu_seconds": time.process_time() - started}
     result |= {"calibration_rows": int(len(yv)), "calibration_files": int(keep.sum())}
-    result |= _val_accuracy(pv, yv, threshold) | evaluate(probs, threshold, unseen)
+    result |= validation_accuracy(pv, yv, threshold) | evaluate(probs, threshold, unseen)
     return result, model, (xv, yv)
 
-
-def choose_head(model: ThreewayModel, xv: np.ndarray, yv: np.ndarray) -> Calibration:
-    """The shipped decision: N_C or N_T, whichever has the better balanced accuracy on the
-    calibration rows at its own calibrated threshold (validation only, never the test sets)."""
-    best: tuple[float, Calibration] | None = None
-    for head in ("classifier", "teacher"):
-        model.calibration = Calibration(head=head)
-        calibration = calibrate(model, xv, yv, TARGET_RATE)
-        model.calibration = calibration
-        accuracy = _val_accuracy(predict(model, xv), yv, calibration.generated_threshold)["balanced_accuracy_val"]
-        calibration.notes["balanced_accuracy_val"] = accuracy
-        print(f"head {head}: threshold {calibration.generated_threshold:.4f}, val balanced accuracy {accuracy:.4f}")
-        if best is None or accuracy > best[0]:
-            best = (accuracy, calibration)
-    assert best is not None
-    return best[1]
 
 
 def cmd_protocols(args: argparse.Namespace, rest: list[str]) -> None:
@@ -283,7 +266,7 @@ def cmd_protocols(args: argparse.Namespace, rest: list[str]) -> None:
                     metadata |= {"extractor_weights_sha256": sha256_of(args.extractor_weights)}
                 metadata |= {"training": {"rows": result["train_rows"], "by_class": result["train_by_class"]}}
                 assert isinstance(model, ThreewayModel)
-                model.calibration = choose_head(model, xv, yv)
+                model.calibration = choose_head(model, xv, yv, log=print)
                 save_threeway(model, weights, metadata)
                 print(f"saved {weights}", flush=True)
 

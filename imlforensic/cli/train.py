@@ -53,13 +53,13 @@ def train(
     network: Annotated[
         str,
         typer.Option(
-            help="mvcam (the multi-view CAM localizer) or transcam (the CNN-Transformer dual-stream network of paper 3, for --method transcam)."
+            help="mvcam (the multi-view CAM localizer), transcam (the CNN-Transformer dual-stream network of paper 3, for --method transcam) or threeway (the real / edited / generated classifier of paper 3, for --method threeway)."
         ),
     ] = "mvcam",
     preset: Annotated[
         str,
         typer.Option(
-            help="cpu (mvcam: about 15-20 min on 2 cores; transcam: about 40 min), gpu, or tiny (a smoke test)."
+            help="cpu (mvcam: about 15-20 min on 2 cores; transcam: about 40 min; threeway: see docs/BENCHMARKS.md), gpu, or tiny (a smoke test)."
         ),
     ] = "cpu",
     steps: StepsOverride = None,
@@ -70,6 +70,19 @@ def train(
     calibration_samples: Annotated[
         int, typer.Option(min=8, help="Synthetic samples for the calibration after training (with --synthesize-from).")
     ] = 240,
+    extractor: Annotated[
+        str,
+        typer.Option(
+            help="threeway: the frozen feature extractor, lite0 | lite1 | lite2 | timm:MODEL (with --extractor-weights)."
+        ),
+    ] = "lite0",
+    extractor_weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="threeway: a local weights file for --extractor timm:MODEL (nothing is downloaded).",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Train the multi-view CAM localizer with image-level labels (no pixel masks).
@@ -87,6 +100,10 @@ def train(
       torchrun --nproc_per_node 4 -m imlforensic train data/casia1@train --synthesize-from photos/ --preset gpu --out runs/b
 
       imlforensic train data/casia1@train --synthesize-from photos/ --network transcam --out runs/t  (then: localize --method transcam --weights runs/t/last.safetensors)
+
+    [bold]The three-way classifier[/bold] (--network threeway) trains from folders whose labels.csv says authentic, manipulated or generated, plus synthetic edits of the --synthesize-from photos (with regions of the generated pictures and of --generated-donors blended in). Every picture goes through the same random resize / crop / re-encoding chain, the frozen --extractor reads it, and the features are cached in OUT/cache (--resume continues an interrupted extraction); then the teacher, the students with the feature generalizers and the discrepancy classifier are trained, and the generated threshold is calibrated on the validation pictures (15 % of the groups, plus --val folders). --steps and --calibration-samples do not apply.
+
+      imlforensic train generated/ photos/ casia1@train --synthesize-from photos/ --network threeway --out runs/g  (then: detect --method threeway --weights runs/g/last.safetensors)
     """
     from imlforensic.registry import resolve_device
     from imlforensic.training.calibration import calibrate_checkpoint
@@ -94,8 +111,28 @@ def train(
     from imlforensic.training.trainer import NETWORK_PRESETS, list_photos
     from imlforensic.training.trainer import train as run_training
 
+    if network == "threeway":
+        train_threeway_cli(
+            datasets,
+            synthesize_from,
+            generated_donors,
+            val,
+            out,
+            preset,
+            steps,
+            batch_size,
+            seed,
+            device,
+            resume,
+            extractor,
+            extractor_weights,
+            quiet,
+        )
+        return
     if network not in NETWORK_PRESETS:
-        usage_error(f"unknown network {network!r}; choose one of {', '.join(NETWORK_PRESETS)}")
+        usage_error(f"unknown network {network!r}; choose one of {', '.join([*NETWORK_PRESETS, 'threeway'])}")
+    if extractor != "lite0" or extractor_weights is not None:
+        usage_error("--extractor and --extractor-weights go with --network threeway")
     presets = NETWORK_PRESETS[network]
     if preset not in presets:
         usage_error(f"unknown preset {preset!r}; choose one of {', '.join(presets)}")
@@ -141,3 +178,62 @@ def train(
     except (DatasetError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"checkpoint: {checkpoint} (use it with: imlforensic evaluate DATASET --weights {checkpoint})")
+
+
+def train_threeway_cli(
+    datasets: list[str] | None,
+    synthesize_from: list[Path] | None,
+    generated_donors: list[Path] | None,
+    val: list[str] | None,
+    out: Path,
+    preset: str,
+    steps: int | None,
+    batch_size: int | None,
+    seed: int,
+    device: str,
+    resume: bool,
+    extractor: str,
+    extractor_weights: Path | None,
+    quiet: bool,
+) -> None:
+    """``train --network threeway`` (:mod:`imlforensic.training.threeway_trainer`)."""
+    from imlforensic.models.features import ExtractorError
+    from imlforensic.registry import resolve_device
+    from imlforensic.training.threeway_trainer import THREEWAY_PRESETS, train_threeway_folders
+
+    if preset not in THREEWAY_PRESETS:
+        usage_error(f"unknown preset {preset!r}; choose one of {', '.join(THREEWAY_PRESETS)}")
+    if steps:
+        usage_error("--steps does not apply to --network threeway (its preset sets the epochs of each stage)")
+    if not datasets:
+        usage_error("--network threeway needs labelled folders (labels.csv saying authentic, manipulated, generated)")
+    check_device(device)
+    for folder in [*(synthesize_from or []), *(generated_donors or [])]:
+        if not folder.exists():
+            usage_error(f"{folder}: no such file or folder")
+    if generated_donors and not synthesize_from:
+        usage_error("--generated-donors needs --synthesize-from photo folders to blend them into")
+    chosen = THREEWAY_PRESETS[preset]
+    if batch_size:
+        chosen = dataclasses.replace(chosen, training=dataclasses.replace(chosen.training, batch_size=batch_size))
+    try:
+        checkpoint = train_threeway_folders(
+            list(datasets),
+            list(synthesize_from or []),
+            list(generated_donors or []),
+            list(val or []),
+            out,
+            chosen,
+            seed=seed,
+            extractor_name=extractor,
+            extractor_weights=extractor_weights,
+            device=resolve_device(device),
+            resume=resume,
+            show_progress=not quiet,
+            say=typer.echo,
+        )
+    except (DatasetError, ExtractorError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(
+        f"checkpoint: {checkpoint} (use it with: imlforensic detect IMAGES --method threeway --weights {checkpoint})"
+    )

@@ -19,6 +19,7 @@ sets), the generated threshold is the smallest probability that calls at most
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,16 @@ from imlforensic.models.threeway import (
 )
 
 AUTHENTIC, MANIPULATED, GENERATED = range(3)
+VAL_SHARE = 0.15
+"""Share of the training side's groups (a prompt, a sheet, a picture) kept for validation."""
+TARGET_RATE = 0.02
+"""At most this share of the validation pictures that are not generated may be called generated."""
+
+
+def in_val(group: str, share: float = VAL_SHARE) -> bool:
+    """Whether a group goes to validation: by the sha1 of its name, so the split is the same on
+    every machine and does not move when other pictures are added."""
+    return int(hashlib.sha1(f"val:{group}".encode()).hexdigest()[:8], 16) < share * 16**8
 
 
 @dataclass(frozen=True)
@@ -229,3 +240,40 @@ def decide(probs: np.ndarray, threshold: float) -> np.ndarray:
     other two classes."""
     other = np.where(probs[:, MANIPULATED] > probs[:, AUTHENTIC], MANIPULATED, AUTHENTIC)
     return np.where(probs[:, GENERATED] >= threshold, GENERATED, other)
+
+
+def validation_accuracy(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+    """Per-class accuracy and balanced accuracy of :func:`decide` on labelled rows."""
+    pred = decide(probs, threshold)
+    recall = {c: float((pred[labels == i] == i).mean()) for i, c in enumerate(CLASSES) if (labels == i).any()}
+    return {"per_class_accuracy_val": recall, "balanced_accuracy_val": float(np.mean(list(recall.values())))}
+
+
+def choose_head(
+    model: ThreewayModel,
+    features: np.ndarray,
+    labels: np.ndarray,
+    target_rate: float = TARGET_RATE,
+    log: Callable[[str], None] | None = None,
+) -> Calibration:
+    """The decision a checkpoint ships with: ``N_C`` or ``N_T``, whichever has the better balanced
+    accuracy on the validation rows at its own calibrated threshold (validation only, never a test
+    set; when the students do not help, the teacher's softmax is the better head)."""
+    best: tuple[float, Calibration] | None = None
+    heads = ("classifier", "teacher") if model.calibration.head == "classifier" else ("teacher",)
+    for head in heads:
+        model.calibration = Calibration(head=head)
+        calibration = calibrate(model, features, labels, target_rate)
+        model.calibration = calibration
+        accuracy = validation_accuracy(predict(model, features), labels, calibration.generated_threshold)
+        calibration.notes["balanced_accuracy_val"] = accuracy["balanced_accuracy_val"]
+        if log is not None:
+            log(
+                f"head {head}: threshold {calibration.generated_threshold:.4f}, "
+                f"val balanced accuracy {accuracy['balanced_accuracy_val']:.4f}"
+            )
+        if best is None or accuracy["balanced_accuracy_val"] > best[0]:
+            best = (accuracy["balanced_accuracy_val"], calibration)
+    assert best is not None
+    model.calibration = best[1]
+    return best[1]

@@ -305,15 +305,28 @@ def inference_key(path: Path | str, views: int) -> str:
 
 
 def extract_inference(
-    paths: list[str], cache: FeatureCache, views: int = 2, show_progress: bool = True
+    paths: list[str],
+    cache: FeatureCache,
+    views: int = 2,
+    show_progress: bool = True,
+    failed: list[str] | None = None,
 ) -> dict[str, str]:
-    """Cache the inference views' features (as the classifier reads a file); path -> row key."""
+    """Cache the inference views' features (as the classifier reads a file); path -> row key.
+    With ``failed``, a file that cannot be read is left out (and its message appended) instead of
+    stopping the run."""
     keys: dict[str, str] = {}
-    for path in tqdm(paths, desc="test features", unit="img", disable=not show_progress, file=sys.stderr):
-        key = inference_key(path, views)
-        keys[path] = key
-        if all(f"{key}/{i}" in cache for i in range(views)):
+    for path in tqdm(paths, desc="file features", unit="img", disable=not show_progress, file=sys.stderr):
+        try:
+            key = inference_key(path, views)
+            if all(f"{key}/{i}" in cache for i in range(views)):
+                keys[path] = key
+                continue
+            stack = inference_views(load_image(path).rgb, views)
+        except (ImageLoadError, OSError, ValueError) as exc:
+            if failed is None:
+                raise
+            failed.append(f"{path}: {exc}")
             continue
-        stack = inference_views(load_image(path).rgb, views)
+        keys[path] = key
         cache.add([f"{key}/{i}" for i in range(views)], cache.extractor(stack), [{} for _ in range(views)])
     return keys
