@@ -7,7 +7,6 @@ import csv
 import dataclasses
 import json
 
-import cv2
 import numpy as np
 import pytest
 from conftest import save
