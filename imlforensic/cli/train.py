@@ -111,6 +111,12 @@ def train(
     from imlforensic.training.trainer import NETWORK_PRESETS, list_photos
     from imlforensic.training.trainer import train as run_training
 
+    check_device(device)
+    if generated_donors and not synthesize_from:
+        usage_error("--generated-donors needs --synthesize-from photo folders to blend them into")
+    for folder in [*(synthesize_from or []), *(generated_donors or [])]:
+        if not folder.exists():
+            usage_error(f"{folder}: no such file or folder")
     if network == "threeway":
         train_threeway_cli(
             datasets,
@@ -138,12 +144,6 @@ def train(
         usage_error(f"unknown preset {preset!r}; choose one of {', '.join(presets)}")
     if not datasets and not synthesize_from:
         usage_error("give labelled datasets and/or --synthesize-from photo folders")
-    check_device(device)
-    if generated_donors and not synthesize_from:
-        usage_error("--generated-donors needs --synthesize-from photo folders to blend them into")
-    for folder in [*(synthesize_from or []), *(generated_donors or [])]:
-        if not folder.exists():
-            usage_error(f"{folder}: no such file or folder")
     config = presets[preset]
     overrides: dict[str, Any] = {k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v}
     config = dataclasses.replace(config, seed=seed, **overrides)
@@ -196,7 +196,8 @@ def train_threeway_cli(
     extractor_weights: Path | None,
     quiet: bool,
 ) -> None:
-    """``train --network threeway`` (:mod:`imlforensic.training.threeway_trainer`)."""
+    """``train --network threeway`` (:mod:`imlforensic.training.threeway_trainer`); the device and
+    the folders were checked by :func:`train`."""
     from imlforensic.models.features import ExtractorError
     from imlforensic.registry import resolve_device
     from imlforensic.training.threeway_trainer import THREEWAY_PRESETS, train_threeway_folders
@@ -207,12 +208,6 @@ def train_threeway_cli(
         usage_error("--steps does not apply to --network threeway (its preset sets the epochs of each stage)")
     if not datasets:
         usage_error("--network threeway needs labelled folders (labels.csv saying authentic, manipulated, generated)")
-    check_device(device)
-    for folder in [*(synthesize_from or []), *(generated_donors or [])]:
-        if not folder.exists():
-            usage_error(f"{folder}: no such file or folder")
-    if generated_donors and not synthesize_from:
-        usage_error("--generated-donors needs --synthesize-from photo folders to blend them into")
     chosen = THREEWAY_PRESETS[preset]
     if batch_size:
         chosen = dataclasses.replace(chosen, training=dataclasses.replace(chosen.training, batch_size=batch_size))

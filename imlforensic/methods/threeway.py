@@ -37,9 +37,7 @@ from imlforensic.models.features import ExtractorError, FeatureExtractor, build_
 from imlforensic.models.threeway import ThreewayModel, load_threeway
 from imlforensic.registry.cards import ModelCard
 from imlforensic.registry.registry import BuildContext
-from imlforensic.training.chain import inference_views
-
-INFERENCE_VIEWS = 2
+from imlforensic.training.chain import INFERENCE_VIEWS, inference_views
 
 
 def _logit(p: float) -> float:

@@ -194,7 +194,11 @@ def window_origins(h: int, w: int, n: int, size: int = VIEW) -> list[tuple[int, 
     ]
 
 
-def inference_views(rgb: np.ndarray, n: int = 2, size: int = VIEW) -> np.ndarray:
+INFERENCE_VIEWS = 2
+"""Windows the three-way classifier reads of a file (their features averaged)."""
+
+
+def inference_views(rgb: np.ndarray, n: int = INFERENCE_VIEWS, size: int = VIEW) -> np.ndarray:
     """``n`` native-resolution windows of a picture: (n, size, size, 3) uint8."""
     rgb = _at_least_view(rgb, size)
     h, w = rgb.shape[:2]

@@ -36,7 +36,6 @@ import hashlib
 import json
 import math
 import shutil
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -47,9 +46,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from imlforensic.models.checkpoint import git_commit
 from imlforensic.models.features import build_extractor, sha256_of
 from imlforensic.models.threeway import CLASSES, ThreewayConfig, save_threeway
-from imlforensic.training.chain import CHAIN_VERSION
+from imlforensic.training.chain import CHAIN_VERSION, INFERENCE_VIEWS
 from imlforensic.training.threeway import (
     TARGET_RATE,
     VAL_SHARE,
@@ -71,8 +71,6 @@ from imlforensic.training.threeway_data import (
     view_key,
 )
 from imlforensic.training.trainer import list_photos
-
-INFERENCE_VIEWS = 2
 
 
 @dataclass(frozen=True)
@@ -145,15 +143,6 @@ def _pool_digest(items: list[PoolItem], val_items: list[PoolItem], extractor: st
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _git_revision() -> str | None:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    except OSError:
-        return None
-    return done.stdout.strip() or None
-
-
 def train_threeway_folders(
     datasets: list[str],
     photo_folders: list[Path],
@@ -198,23 +187,22 @@ def train_threeway_folders(
             [i.path for i in calibration_files], cache, INFERENCE_VIEWS, show_progress, failed=failed
         )
         calibration_files = [i for i in calibration_files if i.path in file_keys]
-        rows: dict[str, list] = {"train_x": [], "train_y": [], "val_x": [], "val_y": []}
-        for part, part_items in (("train", train_items), ("val", held_items)):
-            keys = [view_key(i, d) for i in part_items for d in range(draws[i.source]) if view_key(i, d) in cache]
-            labels = [
-                CLASSES.index(i.label) for i in part_items for d in range(draws[i.source]) if view_key(i, d) in cache
-            ]
-            rows[f"{part}_x"].append(cache.rows(keys) if keys else np.zeros((0, cache.dim), np.float32))
-            rows[f"{part}_y"] += labels
-        for item in calibration_files:
-            key = file_keys[item.path]
-            rows["val_x"].append(cache.rows([f"{key}/{v}" for v in range(INFERENCE_VIEWS)]).mean(0, keepdims=True))
-            rows["val_y"].append(CLASSES.index(item.label))
+
+        def chain_rows(part: list[PoolItem]) -> tuple[np.ndarray, np.ndarray]:
+            """The cached chain views of ``part`` (a picture that failed has none) and their labels."""
+            views = [(view_key(i, d), CLASSES.index(i.label)) for i in part for d in range(draws[i.source])]
+            views = [(key, label) for key, label in views if key in cache]
+            return cache.rows([key for key, _ in views]), np.array([label for _, label in views], dtype=np.int64)
+
+        x_train, y_train = chain_rows(train_items)
+        x_views, y_views = chain_rows(held_items)
+        file_rows = cache.rows([f"{file_keys[i.path]}/{v}" for i in calibration_files for v in range(INFERENCE_VIEWS)])
+        x_files = file_rows.reshape(len(calibration_files), INFERENCE_VIEWS, cache.dim).mean(1)
+        y_files = np.array([CLASSES.index(i.label) for i in calibration_files], dtype=np.int64)
         layout = tuple((str(name), int(width)) for name, width in extractor.layout)
     finally:
         cache.close()
-    x_train, y_train = np.concatenate(rows["train_x"]), np.array(rows["train_y"], dtype=np.int64)
-    x_val, y_val = np.concatenate(rows["val_x"]), np.array(rows["val_y"], dtype=np.int64)
+    x_val, y_val = np.concatenate([x_views, x_files]), np.concatenate([y_views, y_files])
     missing = [c for i, c in enumerate(CLASSES) if not (y_train == i).any()]
     if missing:
         raise ValueError(f"no {' and no '.join(missing)} pictures left for training after the validation split")
@@ -253,7 +241,7 @@ def train_threeway_folders(
         "training": dataclasses.asdict(training),
         "extractor": extractor_name,
         "chain": CHAIN_VERSION,
-        "git": _git_revision(),
+        "git": git_commit(),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     metadata: dict = {"extractor": extractor_name, "views": INFERENCE_VIEWS, "chain": CHAIN_VERSION, "seed": seed}
